@@ -1,0 +1,165 @@
+"""Evaluating a detector on a dataset: the numbers `val` prints and `train` records per epoch.
+
+Boxes are compared in the letterboxed image's pixels: letterboxing scales both sides
+by one factor and pads, so IoU, and with it every metric, is the same as in the
+original image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from y7deploy.train.metrics import (
+    IOU_THRESHOLDS,
+    APResult,
+    ConfusionMatrix,
+    ap_per_class,
+    fitness,
+    match_predictions,
+    non_max_suppression,
+    xywh2xyxy,
+)
+
+
+class DetectionStats:
+    """Collects, image by image, what mAP needs; `result()` turns it into an APResult."""
+
+    def __init__(self, nc: int):
+        self.nc = nc
+        self.confusion = ConfusionMatrix(nc)
+        self._tp: list[np.ndarray] = []
+        self._conf: list[np.ndarray] = []
+        self._pred_cls: list[np.ndarray] = []
+        self._target_cls: list[np.ndarray] = []
+        self.images = 0
+
+    def add(self, detections: torch.Tensor, labels: torch.Tensor) -> None:
+        """detections [n,6] xyxy, conf, cls; labels [m,5] cls, xyxy (same pixels)."""
+        self.images += 1
+        iouv = IOU_THRESHOLDS.to(detections.device)
+        correct = match_predictions(detections, labels, iouv)
+        self._tp.append(correct.cpu().numpy())
+        self._conf.append(detections[:, 4].detach().cpu().numpy())
+        self._pred_cls.append(detections[:, 5].detach().cpu().numpy())
+        self._target_cls.append(labels[:, 0].cpu().numpy())
+        self.confusion.update(detections.detach(), labels)
+
+    def result(self) -> APResult:
+        if not self._tp:
+            return ap_per_class(np.zeros((0, 10), bool), np.zeros(0), np.zeros(0), np.zeros(0))
+        return ap_per_class(
+            np.concatenate(self._tp), np.concatenate(self._conf),
+            np.concatenate(self._pred_cls), np.concatenate(self._target_cls),
+        )
+
+
+@dataclass
+class ValResult:
+    ap: APResult
+    names: list[str]
+    confusion: ConfusionMatrix
+    images: int
+    labels: int
+    loss: list[float]  # box, obj, cls on the val set (zeros when no loss was given)
+    ms_per_image: float
+
+    @property
+    def map50(self) -> float:
+        return self.ap.map50
+
+    @property
+    def map(self) -> float:
+        return self.ap.map
+
+    @property
+    def fitness(self) -> float:
+        return fitness(self.ap.map50, self.ap.map)
+
+    def table(self) -> str:
+        """One line for all classes, then one per class, like upstream's test.py."""
+        head = f"{'Class':>14}{'Images':>9}{'Labels':>9}{'P':>9}{'R':>9}{'mAP@.5':>9}{'mAP@.5:.95':>12}"
+        rows = [head, self._row("all", self.images, self.labels, self.ap.mp, self.ap.mr, self.map50, self.map)]
+        for i, c in enumerate(self.ap.classes):
+            name = self.names[c] if c < len(self.names) else str(c)
+            rows.append(self._row(name, self.images, int(self.ap.n_labels[i]), self.ap.p[i], self.ap.r[i],
+                                  self.ap.ap[i, 0], self.ap.ap[i].mean()))
+        return "\n".join(rows)
+
+    @staticmethod
+    def _row(name, images, labels, p, r, m50, m) -> str:
+        return f"{name:>14}{images:>9}{labels:>9}{p:>9.3f}{r:>9.3f}{m50:>9.3f}{m:>12.3f}"
+
+
+def labels_to_pixels(targets: torch.Tensor, image_index: int, height: int, width: int) -> torch.Tensor:
+    """Rows of one image from batch targets [n,6] (img, cls, xywh normalised) -> [m,5] cls, xyxy px."""
+    t = targets[targets[:, 0] == image_index]
+    scale = torch.tensor([width, height, width, height], device=t.device, dtype=t.dtype)
+    return torch.cat((t[:, 1:2], xywh2xyxy(t[:, 2:6] * scale)), 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable,
+    names: list[str],
+    device: torch.device,
+    conf_thres: float = 0.001,
+    iou_thres: float = 0.65,
+    compute_loss: Callable | None = None,
+    half: bool = False,
+    plots_dir: Path | None = None,
+) -> ValResult:
+    """Run the model over (imgs uint8, targets, paths, shapes) batches and score it."""
+    import time
+
+    was_training = model.training
+    model.eval()
+    stats = DetectionStats(len(names))
+    loss = torch.zeros(3, device=device)
+    elapsed, n_labels = 0.0, 0
+    for bi, (imgs, targets, _paths, _shapes) in enumerate(batches):
+        imgs = imgs.to(device, non_blocking=True)
+        imgs = (imgs.half() if half else imgs.float()) / 255.0
+        targets = targets.to(device)
+        _, _, h, w = imgs.shape
+        t0 = time.perf_counter()
+        pred, raw = model(imgs)
+        elapsed += time.perf_counter() - t0
+        if compute_loss is not None:
+            loss += compute_loss([x.float() for x in raw], targets, imgs)[1][:3]
+        dets = non_max_suppression(pred.float(), conf_thres, iou_thres, multi_label=True)
+        for si, det in enumerate(dets):
+            labels = labels_to_pixels(targets, si, h, w)
+            n_labels += labels.shape[0]
+            det[:, 0:4:2] = det[:, 0:4:2].clamp(0, w)
+            det[:, 1:4:2] = det[:, 1:4:2].clamp(0, h)
+            stats.add(det, labels)
+        if plots_dir is not None and bi < 2:
+            from y7deploy.train.plots import plot_batch, targets_to_rows
+
+            plot_batch(imgs, targets_to_rows(targets, h, w), plots_dir / f"val_batch{bi}_labels.jpg", names)
+            plot_batch(imgs, dets_to_targets(dets), plots_dir / f"val_batch{bi}_pred.jpg", names)
+    if was_training:
+        model.train()
+    ap = stats.result()
+    nb = max(bi + 1, 1) if stats.images else 1
+    result = ValResult(ap, list(names), stats.confusion, stats.images, n_labels,
+                       (loss / nb).tolist(), 1000 * elapsed / max(stats.images, 1))
+    if plots_dir is not None:
+        from y7deploy.train.plots import plot_confusion_matrix, plot_pr_curve
+
+        plot_pr_curve(ap, names, plots_dir / "PR_curve.png")
+        plot_confusion_matrix(stats.confusion, names, plots_dir / "confusion_matrix.png")
+    return result
+
+
+def dets_to_targets(dets: list[torch.Tensor]) -> torch.Tensor:
+    """NMS output per image -> rows (img, cls, x1, y1, x2, y2, conf) for drawing."""
+    rows = [torch.cat((torch.full_like(d[:, :1], i), d[:, 5:6], d[:, :4], d[:, 4:5]), 1) for i, d in enumerate(dets)]
+    return torch.cat(rows) if rows else torch.zeros((0, 7))
