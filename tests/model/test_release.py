@@ -1,0 +1,116 @@
+"""Release bundles: atomic, immutable, verified on read. No torch needed here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from y7deploy.errors import UserError
+from y7deploy.release import (
+    find_release,
+    list_releases,
+    open_release,
+    release_id,
+    sha256_file,
+    write_release,
+)
+
+INFO = {"input_size": [640, 640], "batch": 1, "dynamic_batch": False, "opset": 12, "stride": [8, 16, 32]}
+
+
+@pytest.fixture
+def onnx_file(tmp_path: Path) -> Path:
+    file = tmp_path / "exported.onnx"
+    file.write_bytes(b"not really onnx, the bundle does not care" * 10)
+    return file
+
+
+def make(root: Path, onnx_file: Path, version: str = "1.0.0", **kw):
+    return write_release(root, name="yolov7-tiny", version=version, model_file=onnx_file,
+                         names=["person", "car"], info=INFO, **kw)
+
+
+def test_bundle_has_files_hashes_and_manifest(tmp_path, onnx_file):
+    rel = make(tmp_path / "releases", onnx_file)
+    assert rel.id == "yolov7-tiny-1.0.0"
+    assert rel.path == tmp_path / "releases" / "yolov7-tiny-1.0.0"
+    assert sorted(p.name for p in rel.path.iterdir()) == ["labels.txt", "manifest.json", "model.onnx"]
+    assert rel.labels_path.read_text() == "person\ncar\n"
+    manifest = json.loads((rel.path / "manifest.json").read_text())
+    assert manifest["schema"] == 1 and manifest["nc"] == 2 and manifest["names"] == ["person", "car"]
+    assert manifest["created"].endswith("Z")
+    assert manifest["files"]["model.onnx"]["sha256"] == sha256_file(onnx_file)
+    assert manifest["files"]["labels.txt"]["sha256"] == sha256_file(rel.labels_path)
+    assert rel.input_size == (640, 640) and rel.batch == 1 and rel.opset == 12
+    assert not [p for p in (tmp_path / "releases").iterdir() if p.name.startswith(".")]
+
+
+def test_existing_version_is_never_overwritten(tmp_path, onnx_file):
+    root = tmp_path / "releases"
+    first = make(root, onnx_file)
+    before = (first.path / "manifest.json").read_bytes()
+    onnx_file.write_bytes(b"different model")
+    with pytest.raises(UserError, match="already exists.*--force"):
+        make(root, onnx_file)
+    assert (first.path / "manifest.json").read_bytes() == before
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_force_replaces_explicitly(tmp_path, onnx_file):
+    root = tmp_path / "releases"
+    make(root, onnx_file)
+    onnx_file.write_bytes(b"different model")
+    rel = make(root, onnx_file, force=True)
+    assert rel.model_path.read_bytes() == b"different model"
+    assert open_release(rel.path).manifest["files"]["model.onnx"]["sha256"] == sha256_file(onnx_file)
+    assert sorted(p.name for p in root.iterdir()) == ["yolov7-tiny-1.0.0"]
+
+
+@pytest.mark.parametrize("victim", ["model.onnx", "labels.txt"])
+def test_tampered_bundle_is_refused(tmp_path, onnx_file, victim):
+    rel = make(tmp_path / "releases", onnx_file)
+    with open(rel.path / victim, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(UserError, match=f"{victim}: sha256 does not match"):
+        open_release(rel.path)
+
+
+def test_manifest_edit_that_contradicts_labels_is_refused(tmp_path, onnx_file):
+    rel = make(tmp_path / "releases", onnx_file)
+    manifest = json.loads((rel.path / "manifest.json").read_text())
+    manifest["names"] = ["person", "truck"]
+    (rel.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="disagree with labels.txt"):
+        open_release(rel.path)
+
+
+def test_missing_file_and_not_a_bundle(tmp_path, onnx_file):
+    rel = make(tmp_path / "releases", onnx_file)
+    rel.model_path.unlink()
+    with pytest.raises(UserError, match="model.onnx: listed in the manifest but missing"):
+        open_release(rel.path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="manifest.json: missing"):
+        open_release(tmp_path / "empty")
+
+
+def test_list_and_find(tmp_path, onnx_file):
+    root = tmp_path / "releases"
+    make(root, onnx_file, "1.0.0")
+    broken = make(root, onnx_file, "1.0.1")
+    broken.labels_path.write_text("nope\n")
+    listed = {r.path.name: r for r in list_releases(root)}
+    assert listed["yolov7-tiny-1.0.0"].release is not None
+    assert listed["yolov7-tiny-1.0.1"].release is None and "labels.txt" in listed["yolov7-tiny-1.0.1"].problem
+    assert find_release(root, "yolov7-tiny-1.0.0").version == "1.0.0"
+    with pytest.raises(UserError, match="not found"):
+        find_release(root, "yolov7-tiny-9")
+    assert list_releases(tmp_path / "nowhere") == []
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "v 1", "-1"])
+def test_unsafe_version_refused(bad):
+    with pytest.raises(UserError, match="release version"):
+        release_id("yolov7", bad)
