@@ -244,6 +244,7 @@ def export_model(
     dynamic: bool = False,
     opset: int = DEFAULT_OPSET,
     do_simplify: bool = False,
+    fp16: bool = False,
     check_trt: bool = False,
     force: bool = False,
     source: Mapping[str, Any] | None = None,
@@ -315,7 +316,7 @@ def export_model(
             from y7deploy.model.trt_check import build_engine
 
             start = time.perf_counter()
-            build_engine(file, size, batch=batch, dynamic=dynamic)
+            build_engine(file, size, batch=batch, dynamic=dynamic, fp16=fp16)
             timings["tensorrt"] = time.perf_counter() - start
 
         info = {
@@ -324,7 +325,10 @@ def export_model(
             "dynamic_batch": dynamic,
             "opset": opset,
             "stride": strides,
-            "fp16": False,
+            # The ONNX stays float32 (as DeepStream-Yolo ships it); fp16 is the engine
+            # precision devices should build, TensorRT converts the weights itself.
+            "fp16": fp16,
+            "precision": "fp16" if fp16 else "fp32",
             "simplified": do_simplify,
             "input": {"name": INPUT_NAME, "format": "RGB", "scale": "0..1", "shape": ["B", 3, *size]},
             "output": {"name": OUTPUT_NAME, "layout": OUTPUT_LAYOUT,

@@ -42,7 +42,8 @@ def require_trt() -> None:
         raise NotAvailable(reason)
 
 
-def build_engine(onnx_file: Path, img_size: tuple[int, int], *, batch: int = 1, dynamic: bool = False) -> int:
+def build_engine(onnx_file: Path, img_size: tuple[int, int], *, batch: int = 1, dynamic: bool = False,
+                 fp16: bool = False) -> int:
     """Parse and build; returns the serialized engine's size. UserError naming the first parser error."""
     import tensorrt as trt
 
@@ -59,6 +60,8 @@ def build_engine(onnx_file: Path, img_size: tuple[int, int], *, batch: int = 1, 
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     else:  # TensorRT < 8.4
         config.max_workspace_size = WORKSPACE_BYTES
+    if fp16 and builder.platform_has_fast_fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
     if dynamic:
         profile = builder.create_optimization_profile()
         shape = (3, *img_size)
