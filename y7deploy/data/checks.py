@@ -157,3 +157,38 @@ def scan_images(images: list[Path], nc: int | None = None, check_orphans: bool =
         for orphan in orphan_labels(images):
             result.problems.append(Problem(orphan, None, "label without image: no image has this name"))
     return result
+
+
+@dataclass
+class SplitStats:
+    """What `dataset check` tabulates for one split."""
+
+    images: int
+    empty_images: int  # readable images without boxes (background)
+    boxes_per_class: list[int]
+    small: int  # boxes under 32x32 pixels of the original image (COCO's sizes)
+    medium: int  # up to 96x96
+    large: int
+    median_wh: tuple[float, float]  # median box width and height, in pixels
+
+
+def split_stats(scan: ScanResult, nc: int) -> SplitStats:
+    per_class = [0] * nc
+    widths, heights = [], []
+    for e in scan.entries:
+        for cls, _x, _y, w, h in e.labels:
+            if int(cls) < nc:
+                per_class[int(cls)] += 1
+            widths.append(w * e.shape[1])
+            heights.append(h * e.shape[0])
+    area = np.array(widths) * np.array(heights)
+    median = (float(np.median(widths)), float(np.median(heights))) if widths else (0.0, 0.0)
+    return SplitStats(
+        images=len(scan.entries),
+        empty_images=sum(1 for e in scan.entries if not len(e.labels)),
+        boxes_per_class=per_class,
+        small=int((area < 32 ** 2).sum()),
+        medium=int(((area >= 32 ** 2) & (area < 96 ** 2)).sum()),
+        large=int((area >= 96 ** 2).sum()),
+        median_wh=median,
+    )
