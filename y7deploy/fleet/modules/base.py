@@ -1,0 +1,181 @@
+"""What every module shares: its argument spec, the context it runs in, and the one remote
+command that reads a path's whole state (type, mode, owner, sha256) in a single round trip.
+
+A module decides from facts, acts only when the facts differ from the wanted state, and
+returns an Ansible-shaped result dict: changed, failed, skipped, msg, diff, plus its own keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from y7deploy.errors import UserError
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The arguments a module accepts; checked when the playbook loads."""
+
+    args: dict[str, str]  # name -> kind: str, bool, int, float, list, dict, mode, any
+    required: tuple[str, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = ()  # at least one of each group
+    free_form: bool = False  # `command: echo hi` style
+    local: bool = False  # runs on the workstation only (debug, assert, set_fact)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def validate(self, args: dict[str, Any], where: str, module: str) -> None:
+        for alias, real in self.aliases.items():
+            if alias in args:
+                args[real] = args.pop(alias)
+        allowed = set(self.args) | ({"_raw_params"} if self.free_form else set())
+        if not self.args and module == "set_fact":
+            return
+        for key in args:
+            if key not in allowed:
+                raise UserError(f"{where}: {module}: unknown argument {key!r} "
+                                f"(known: {', '.join(sorted(self.args))})")
+        for key in self.required:
+            if key not in args:
+                raise UserError(f"{where}: {module}: missing required argument {key!r}")
+        for group in self.one_of:
+            if not any(k in args for k in group):
+                raise UserError(f"{where}: {module}: needs one of {', '.join(group)}")
+
+
+@dataclass
+class ModuleContext:
+    """Everything a module may use: the host's connection, its variables, the run's modes."""
+
+    host: str
+    conn: Any  # y7deploy.fleet.connection.Connection (or None for local modules)
+    check: bool
+    diff: bool
+    become: bool
+    variables: Any  # templating.HostVars
+    templar: Any  # templating.Templar
+    base_dir: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    set_facts: Callable[[dict[str, Any]], None] = lambda facts: None
+    local_cache: dict[str, Any] = field(default_factory=dict)  # shared across hosts in a run
+
+    def run(self, command: str, *, stdin: bytes | str | None = None,
+            timeout: float | None = None) -> tuple[int, str, str]:
+        """Run one shell command on the host; returns (rc, stdout, stderr) as text."""
+        if self.environment:
+            exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in self.environment.items()
+                               if str(k).isidentifier())
+            command = f"export {exports}; {command}"
+        result = self.conn.run(command, sudo=self.become, stdin=stdin, timeout=timeout)
+        return result.exit_code, _text(result.stdout), _text(result.stderr)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def q(value: Any) -> str:
+    """Quote one value for the remote POSIX shell. Every value a module sends goes through this."""
+    return shlex.quote(str(value))
+
+
+def failed(msg: str, **extra: Any) -> dict[str, Any]:
+    return {"failed": True, "changed": False, "msg": msg, **extra}
+
+
+# --- a path's state, read in one command ----------------------------------------------------
+
+STAT_SCRIPT = (
+    'f={path}; if [ -L "$f" ]; then echo "type=link"; echo "target=$(readlink -- "$f")"; '
+    'elif [ -d "$f" ]; then echo type=directory; '
+    'elif [ -f "$f" ]; then echo type=file; {hash}'
+    'elif [ -e "$f" ]; then echo type=other; else echo type=absent; fi; '
+    r'''[ -e "$f" ] || [ -L "$f" ] && stat --printf 'mode=%a\nowner=%U\ngroup=%G\nsize=%s\n' -- "$f"; true'''
+)
+
+
+def stat_command(path: str, with_hash: bool = True) -> str:
+    digest = 'echo "sha256=$(sha256sum < "$f" | cut -c1-64)"; ' if with_hash else ""
+    return STAT_SCRIPT.format(path=q(path), hash=digest)
+
+
+def parse_stat(output: str) -> dict[str, str]:
+    state: dict[str, str] = {}
+    for line in output.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key not in state:
+            state[key] = value
+    state.setdefault("type", "absent")
+    return state
+
+
+def normalize_mode(mode: Any) -> str | None:
+    """'0644', 0o644 (YAML's 0644 reads as an int), '644' -> '644'; symbolic modes pass through."""
+    if mode is None:
+        return None
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        return format(mode, "o")
+    text = str(mode).strip()
+    if text.isdigit():
+        return format(int(text, 8), "o")
+    return text
+
+
+def mode_matches(wanted: str | None, current: str | None) -> bool:
+    if wanted is None:
+        return True
+    if not wanted.isdigit():
+        return False  # symbolic: apply and let chmod decide
+    return current is not None and int(current, 8) == int(wanted, 8)
+
+
+def attribute_fixes(path: str, state: dict[str, str], mode: str | None, owner: Any,
+                    group: Any) -> list[str]:
+    """The chmod/chown commands needed to bring path's attributes to what was asked."""
+    cmds: list[str] = []
+    if owner is not None and state.get("owner") != str(owner):
+        cmds.append(f"chown {q(owner)} -- {q(path)}")
+    if group is not None and state.get("group") != str(group):
+        cmds.append(f"chgrp {q(group)} -- {q(path)}")
+    if mode is not None and not mode_matches(mode, state.get("mode")):
+        cmds.append(f"chmod {q(mode)} -- {q(path)}")
+    return cmds
+
+
+def local_sha256(path: Path, cache: dict[str, Any]) -> str:
+    """sha256 of a workstation file, computed once per run however many hosts need it."""
+    st = path.stat()
+    key = f"sha256:{path}:{st.st_size}:{st.st_mtime_ns}"
+    if key not in cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        cache[key] = digest.hexdigest()
+    return cache[key]
+
+
+def looks_text(data: bytes) -> bool:
+    return b"\x00" not in data[:8192]
+
+
+DIFF_LIMIT = 64 * 1024
+
+
+def bool_arg(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "true", "on", "1", "y")
+
+
+def expand_home(path: str) -> str:
+    """`~/x` stays for the remote shell to expand; everything else is absolute as given."""
+    return os.path.normpath(path) if path.startswith("/") else path

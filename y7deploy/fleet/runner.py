@@ -1,0 +1,566 @@
+"""Run a playbook on an inventory: plays, waves, tasks, handlers; Ansible's linear strategy.
+
+Within a wave every task runs on all of the wave's hosts in parallel (at most `forks`
+at once), then the next task starts, as in Ansible. Each host keeps ONE SSH connection
+for the whole run, opened the first time a task needs it. Modules do their checks in
+a single remote command where they can, so a host that is already right costs one
+round trip per task.
+
+Everything that can be checked before touching a host is checked first (playbook,
+patterns, --limit, variable names): bad input raises UserError and nothing runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from y7deploy.errors import EXIT_ABORTED, EXIT_HOSTS_FAILED, EXIT_OK, UserError
+from y7deploy.fleet import facts as jetson_facts
+from y7deploy.fleet import waves
+from y7deploy.fleet.modules import MODULES
+from y7deploy.fleet.modules.base import ModuleContext
+from y7deploy.fleet.playbook import Play, Playbook, Task, check_names
+from y7deploy.fleet.redact import Redactor, censor
+from y7deploy.fleet.templating import HostVars, Templar, TemplateError
+
+OMIT = "__omit_place_holder__y7deploy__"
+
+
+@dataclass
+class RunOptions:
+    check: bool = False
+    diff: bool = False
+    limit: str | None = None
+    tags: set[str] = field(default_factory=set)
+    skip_tags: set[str] = field(default_factory=set)
+    forks: int = 10
+    extra_vars: dict[str, Any] = field(default_factory=dict)
+    become_password: str | None = None
+    accept_new_host_keys: bool = False
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+@dataclass
+class TaskOutcome:
+    """One task's result on one host, as reported and recorded."""
+
+    host: str
+    status: str  # ok | changed | failed | skipped | unreachable
+    result: dict[str, Any]
+    ignored: bool = False
+
+
+@dataclass
+class RunResult:
+    stats: dict[str, HostStats]
+    plays: list[dict[str, Any]]
+    aborted: bool = False
+    abort_reason: str = ""
+    untouched: list[str] = field(default_factory=list)
+    failed_hosts: list[str] = field(default_factory=list)
+    unreachable_hosts: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.aborted:
+            return EXIT_ABORTED
+        if self.failed_hosts or self.unreachable_hosts:
+            return EXIT_HOSTS_FAILED
+        return EXIT_OK
+
+
+class Unreachable(Exception):
+    """A host that could not be reached; wraps the connection layer's own exception."""
+
+
+@dataclass
+class HostState:
+    name: str
+    inventory_vars: dict[str, Any]
+    facts: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)  # set_fact and register
+    conn: Any = None
+    gathered: bool = False
+    failed: bool = False
+    unreachable: bool = False
+    touched: bool = False
+    notified: set[str] = field(default_factory=set)
+
+    @property
+    def active(self) -> bool:
+        return not (self.failed or self.unreachable)
+
+
+class Runner:
+    """One playbook run. `connect(host, host_vars)` opens a connection or raises Unreachable."""
+
+    def __init__(self, playbook: Playbook, inventory: Any, options: RunOptions,
+                 reporter: Any, connect: Callable[[str, dict[str, Any]], Any]):
+        self.book = playbook
+        self.inventory = inventory
+        self.options = options
+        self.reporter = reporter
+        self.connect = connect
+        self.templar = Templar()
+        self.redactor = Redactor()
+        self.local_cache: dict[str, Any] = {}
+        self.hosts: dict[str, HostState] = {}
+        self.stats: dict[str, HostStats] = {}
+        self.play_hosts: list[list[str]] = []
+        self._lock = threading.Lock()
+        self._json_plays: list[dict[str, Any]] = []
+
+    # --- before anything runs ------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Resolve every play's hosts and check every variable name; raise UserError on any problem."""
+        from y7deploy.fleet.patterns import select_hosts
+
+        limit = set(select_hosts(self.inventory, self.options.limit)) if self.options.limit else None
+        known: set[str] = set(self.options.extra_vars)
+        for play in self.book.plays:
+            try:
+                selected = select_hosts(self.inventory, play.hosts)
+            except UserError as exc:
+                raise UserError(f"{play.file}:{play.line}: hosts: {exc}") from None
+            if limit is not None:
+                selected = [h for h in selected if h in limit]
+            self.play_hosts.append(selected)
+            for name in selected:
+                if name not in self.hosts:
+                    hv = self.inventory.host_vars(name)
+                    self.hosts[name] = HostState(name, hv)
+                    known |= set(hv)
+        check_names(self.book, known)
+        if self.options.become_password:
+            self.redactor.add_value(self.options.become_password)
+        for state in self.hosts.values():
+            self.redactor.add_vars(state.inventory_vars)
+        self.redactor.add_vars(self.options.extra_vars)
+        for play in self.book.plays:
+            self.redactor.add_vars(play.vars)
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        start = time.monotonic()
+        if not self.play_hosts:
+            self.prepare()
+        result = RunResult(stats=self.stats, plays=self._json_plays)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.options.forks)) as pool:
+                self._pool = pool
+                for play, selected in zip(self.book.plays, self.play_hosts):
+                    stop = self._run_play(play, selected, result)
+                    if stop:
+                        break
+        finally:
+            self._close_all()
+        touched_or_down = {h.name for h in self.hosts.values() if h.touched}
+        if result.aborted:
+            result.untouched = [h for hosts in self.play_hosts for h in hosts
+                                if h not in touched_or_down]
+            result.untouched = list(dict.fromkeys(result.untouched))
+        result.failed_hosts = [h.name for h in self.hosts.values() if h.failed and not h.unreachable]
+        result.unreachable_hosts = [h.name for h in self.hosts.values() if h.unreachable]
+        result.elapsed = time.monotonic() - start
+        self.reporter.recap(result)
+        return result
+
+    def _run_play(self, play: Play, selected: list[str], result: RunResult) -> bool:
+        """Run one play wave by wave; True when the whole playbook must stop."""
+        self.reporter.play_start(play.name)
+        record = {"name": play.name, "tasks": []}
+        self._json_plays.append(record)
+        eligible = [h for h in selected if self.hosts[h].active]
+        if not eligible:
+            self.reporter.message("skipping: no hosts matched")
+            return False
+        plan = waves.batches(eligible, play.serial)
+        for number, batch in enumerate(plan):
+            stop, reason = self._run_batch(play, batch, record)
+            whole_wave_down = all(not self.hosts[h].active for h in batch)
+            if stop or whole_wave_down:
+                later = [h for wave in plan[number + 1:] for h in wave]
+                later += [h for hosts in self.play_hosts[self.book.plays.index(play) + 1:]
+                          for h in hosts if self.hosts[h].active]
+                # A threshold that fired always aborts; a wave that merely all failed
+                # aborts only when it leaves hosts behind (Ansible stops the play either way).
+                result.aborted = result.aborted or stop or bool(later)
+                result.abort_reason = reason or f"every host of the wave ({', '.join(batch)}) failed"
+                if result.aborted:
+                    self.reporter.message(f"rollout stopped: {result.abort_reason}")
+                return True
+        return False
+
+    def _run_batch(self, play: Play, batch: list[str], record: dict[str, Any]) -> tuple[bool, str]:
+        """All tasks then handlers of a play on one wave; (stop the rollout?, why)."""
+        failed_in_batch: set[str] = set()
+        for name in batch:
+            self.hosts[name].notified.clear()
+        if play.gather_facts:
+            todo = [h for h in batch if self.hosts[h].active and not self.hosts[h].gathered]
+            if todo:
+                self.reporter.task_start("Gathering Facts")
+                outcomes = self._parallel(todo, lambda h: self._gather(h))
+                self._after_task(outcomes, None, record, "Gathering Facts")
+                failed_in_batch |= {o.host for o in outcomes if o.status == "failed"}
+        tasks = [t for t in play.tasks if self._selected_by_tags(t, play)]
+        for task, is_handler in [(t, False) for t in tasks] + [(h, True) for h in play.handlers]:
+            if is_handler:
+                names = {task.name, *task.listen}
+                hosts = [h for h in batch if self.hosts[h].active and self.hosts[h].notified & names]
+                if not hosts:
+                    continue
+                self.reporter.task_start(task.title, handler=True)
+            else:
+                hosts = [h for h in batch if self.hosts[h].active]
+                if not hosts:
+                    break
+                self.reporter.task_start(task.title)
+            outcomes = self._run_task(play, task, hosts)
+            self._after_task(outcomes, task, record, task.title)
+            failed_now = {o.host for o in outcomes if o.status == "failed" and not o.ignored}
+            down_now = {o.host for o in outcomes if o.status == "unreachable"}
+            failed_in_batch |= failed_now
+            if (play.any_errors_fatal or task.any_errors_fatal) and (failed_now or down_now):
+                self._fail_rest(batch)
+                return True, f"any_errors_fatal: task {task.title!r} failed on {', '.join(sorted(failed_now | down_now))}"
+            if outcomes and waves.exceeds_max_fail(len(failed_in_batch), len(batch), play.max_fail_percentage):
+                self._fail_rest(batch)
+                return True, (f"{len(failed_in_batch)} of {len(batch)} hosts in the wave failed, more than "
+                              f"max_fail_percentage {play.max_fail_percentage:g}%")
+        return False, ""
+
+    def _fail_rest(self, batch: list[str]) -> None:
+        for name in batch:
+            self.hosts[name].failed = True
+
+    def _selected_by_tags(self, task: Task, play: Play) -> bool:
+        tags = task.tags | play.tags
+        wanted, skipped = self.options.tags, self.options.skip_tags
+        if skipped and tags & skipped:
+            return False
+        if "always" in tags:
+            return True
+        if not wanted or "all" in wanted:
+            return "never" not in tags
+        return bool(tags & wanted) or ("tagged" in wanted and bool(tags)) or \
+            ("untagged" in wanted and not tags)
+
+    def _parallel(self, hosts: list[str], fn: Callable[[str], TaskOutcome]) -> list[TaskOutcome]:
+        futures = [self._pool.submit(fn, h) for h in hosts]
+        outcomes = []
+        for future in futures:
+            outcome = future.result()
+            outcomes.append(outcome)
+        return outcomes
+
+    def _after_task(self, outcomes: list[TaskOutcome], task: Task | None, record: dict[str, Any],
+                    title: str) -> None:
+        entry = {"name": title, "hosts": {}}
+        for o in outcomes:
+            state = self.hosts[o.host]
+            stats = self.stats.setdefault(o.host, HostStats())
+            state.touched = True
+            if o.status == "unreachable":
+                stats.unreachable += 1
+                state.unreachable = True
+            elif o.status == "failed" and not o.ignored:
+                stats.failed += 1
+                state.failed = True
+            elif o.status == "skipped":
+                stats.skipped += 1
+            else:
+                stats.ok += 1
+                stats.changed += o.status == "changed" or (o.ignored and bool(o.result.get("changed")))
+                stats.ignored += o.ignored
+                if task is not None and o.status == "changed":
+                    state.notified.update(task.notify)
+            shown = self._shown(o.result, task)
+            entry["hosts"][o.host] = {"status": o.status, "ignored": o.ignored, **shown}
+            self.reporter.host_result(o.host, o.status, shown, ignored=o.ignored,
+                                      diff=self._diff_enabled(task) and not (task and task.no_log),
+                                      module=task.module if task else None)
+        record["tasks"].append(entry)
+
+    def _shown(self, result: dict[str, Any], task: Task | None) -> dict[str, Any]:
+        """The result as it may be printed: censored for no_log, secrets masked always."""
+        if task is not None and task.no_log:
+            return censor(result)
+        return self.redactor.scrub(result)
+
+    def _diff_enabled(self, task: Task | None) -> bool:
+        if task is not None and task.diff is not None:
+            return task.diff
+        return self.options.diff
+
+    # --- per host --------------------------------------------------------------------------
+
+    def _conn(self, state: HostState) -> Any:
+        if state.conn is None:
+            state.conn = self.connect(state.name, state.inventory_vars)
+        return state.conn
+
+    def _close_all(self) -> None:
+        for state in self.hosts.values():
+            if state.conn is not None:
+                try:
+                    state.conn.close()
+                except Exception:  # noqa: BLE001 - closing a dead link is not worth failing on
+                    pass
+
+    def _gather(self, host: str) -> TaskOutcome:
+        state = self.hosts[host]
+        try:
+            conn = self._conn(state)
+            found = jetson_facts.gather(lambda cmd: _run(conn, cmd))
+        except Unreachable as exc:
+            return TaskOutcome(host, "unreachable", {"unreachable": True, "msg": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - a failed host must not stop the others
+            return TaskOutcome(host, "failed", {"failed": True, "msg": str(exc)})
+        state.gathered = True
+        names = jetson_facts.ansible_names(found)
+        state.facts = {"jetson": found, **names, "ansible_facts": {"jetson": found, **names}}
+        return TaskOutcome(host, "ok", {"changed": False})
+
+    def variables(self, state: HostState, play: Play, task: Task | None = None,
+                  extra: dict[str, Any] | None = None) -> HostVars:
+        """The host's variables, Ansible's precedence: inventory < facts < play < task < set_fact/register < -e."""
+        index = self.book.plays.index(play)
+        batch_hosts = self.play_hosts[index]
+        magic = {
+            "groups": {g: self.inventory.group_hosts(g) for g in self.inventory.groups},
+            "hostvars": _AllHostVars(self, play),
+            "play_hosts": [h for h in batch_hosts if self.hosts[h].active],
+            "ansible_play_hosts": [h for h in batch_hosts if self.hosts[h].active],
+            "ansible_play_hosts_all": batch_hosts,
+            "ansible_play_batch": [h for h in batch_hosts if self.hosts[h].active],
+            "ansible_check_mode": self.options.check if task is None or task.check_mode is None else task.check_mode,
+            "ansible_diff_mode": self.options.diff,
+            "playbook_dir": str(self.book.directory.resolve()),
+            "omit": OMIT,
+        }
+        layers = [magic, state.inventory_vars, state.facts, play.vars,
+                  task.vars if task else {}, state.runtime, self.options.extra_vars]
+        if extra:
+            layers.append(extra)
+        return HostVars(self.templar, layers)
+
+    def _run_task(self, play: Play, task: Task, hosts: list[str]) -> list[TaskOutcome]:
+        if task.run_once:
+            first = self._run_on_host(play, task, hosts[0])
+            for host in hosts[1:]:
+                if task.register:
+                    self.hosts[host].runtime[task.register] = self.hosts[hosts[0]].runtime.get(task.register)
+            return [first]
+        return self._parallel(hosts, lambda h: self._run_on_host(play, task, h))
+
+    def _run_on_host(self, play: Play, task: Task, host: str) -> TaskOutcome:
+        state = self.hosts[host]
+        try:
+            outcome = self._execute(play, task, state)
+        except Unreachable as exc:
+            outcome = TaskOutcome(host, "unreachable", {"unreachable": True, "changed": False,
+                                                        "msg": str(exc)})
+        except TemplateError as exc:
+            outcome = TaskOutcome(host, "failed", {"failed": True, "changed": False,
+                                                   "msg": f"{task.where}: {exc}"})
+        except Exception as exc:  # noqa: BLE001 - one host's error is that host's failure
+            if _is_unreachable(exc):
+                outcome = TaskOutcome(host, "unreachable", {"unreachable": True, "changed": False,
+                                                            "msg": str(exc)})
+            else:
+                outcome = TaskOutcome(host, "failed", {"failed": True, "changed": False,
+                                                       "msg": f"{type(exc).__name__}: {exc}"})
+        if outcome.status == "failed" and task.ignore_errors:
+            outcome.ignored = True
+        if task.register and outcome.status != "unreachable":
+            state.runtime[task.register] = outcome.result
+        return outcome
+
+    def _execute(self, play: Play, task: Task, state: HostState) -> TaskOutcome:
+        variables = self.variables(state, play, task)
+        if task.loop is None:
+            if not self._when(task, variables):
+                return TaskOutcome(state.name, "skipped", {"changed": False, "skipped": True,
+                                                           "skip_reason": "Conditional result was False"})
+            result = self._call(play, task, state, variables)
+            return TaskOutcome(state.name, _status(result), result)
+        items = self.templar.resolve(task.loop, variables)
+        if isinstance(items, str) or not isinstance(items, list):
+            raise TemplateError(f"loop must be a list, got {type(items).__name__}")
+        results = []
+        for index, item in enumerate(items):
+            item_vars = variables.child({task.loop_var: item,
+                                         "ansible_loop": {"index": index + 1, "index0": index}})
+            if not self._when(task, item_vars):
+                res = {"changed": False, "skipped": True, task.loop_var: item}
+            else:
+                res = self._call(play, task, state, item_vars)
+                res[task.loop_var] = item
+            results.append(res)
+        combined: dict[str, Any] = {"results": results,
+                                    "changed": any(r.get("changed") for r in results)}
+        if any(r.get("failed") for r in results):
+            combined.update(failed=True, msg="One or more items failed")
+        if results and all(r.get("skipped") for r in results):
+            combined["skipped"] = True
+        if not results:
+            combined.update(skipped=True, skip_reason="No items in the list")
+        return TaskOutcome(state.name, _status(combined), combined)
+
+    def _when(self, task: Task, variables: HostVars) -> bool:
+        return all(self.templar.condition(c, variables) for c in task.when)
+
+    def _call(self, play: Play, task: Task, state: HostState, variables: HostVars) -> dict[str, Any]:
+        """One module call with retries/until, changed_when and failed_when applied."""
+        module = MODULES[task.module]
+        raw_keys = getattr(module, "RAW_ARGS", ())
+        args = {k: (v if k in raw_keys else self.templar.resolve(v, variables))
+                for k, v in task.args.items()}
+        args = {k: v for k, v in args.items() if v != OMIT}
+        if task.no_log or any(_secretish(k) for k in args):
+            self.redactor.add_vars(args)
+        check = self.options.check if task.check_mode is None else task.check_mode
+        become = play.become if task.become is None else task.become
+        ctx = ModuleContext(
+            host=state.name, conn=None if module.SPEC.local else self._conn(state), check=check,
+            diff=self._diff_enabled(task), become=become, variables=variables, templar=self.templar,
+            base_dir=self.book.directory,
+            environment={k: str(v) for k, v in self.templar.resolve(task.environment, variables).items()},
+            set_facts=lambda facts: self._set_facts(state, facts), local_cache=self.local_cache,
+        )
+        attempts = (task.retries + 1) if task.until is not None and task.retries is not None else 1
+        result: dict[str, Any] = {}
+        for attempt in range(1, attempts + 1):
+            result = self._invoke(module, ctx, args)
+            if task.until is None:
+                break
+            judged = variables.child({task.register or "result": result}) if task.register else \
+                variables.child(result)
+            if all(self.templar.condition(c, judged) for c in task.until):
+                break
+            result["attempts"] = attempt
+            if attempt < attempts:
+                self.reporter.message(f"FAILED - RETRYING: [{state.name}]: {task.title} "
+                                      f"({attempts - attempt} retries left).")
+                time.sleep(task.delay)
+            else:
+                result.update(failed=True, msg=result.get("msg", "retries exhausted"))
+        if task.until is not None:
+            result["attempts"] = min(attempt, attempts)
+        if task.changed_when is not None or task.failed_when is not None:
+            judged = variables.child({task.register: result}) if task.register else variables.child(result)
+            if task.changed_when is not None:
+                result["changed"] = all(self.templar.condition(c, judged) for c in task.changed_when)
+            if task.failed_when is not None:
+                result["failed"] = all(self.templar.condition(c, judged) for c in task.failed_when)
+                result["failed_when_result"] = result["failed"]
+        return result
+
+    def _invoke(self, module: Any, ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return module.run(ctx, args)
+        except Unreachable:
+            raise
+        except TemplateError as exc:
+            return {"failed": True, "changed": False, "msg": str(exc)}
+        except Exception as exc:  # noqa: BLE001
+            if _is_unreachable(exc):
+                raise Unreachable(str(exc)) from exc
+            raise
+
+    def _set_facts(self, state: HostState, facts: dict[str, Any]) -> None:
+        with self._lock:
+            state.runtime.update(facts)
+            self.redactor.add_vars(facts)
+
+
+class _AllHostVars:
+    """`hostvars[name]`: another host's variables, resolved on access."""
+
+    def __init__(self, runner: Runner, play: Play):
+        self._runner, self._play = runner, play
+
+    def __getitem__(self, name: str) -> HostVars:
+        state = self._runner.hosts.get(name)
+        if state is None:
+            hv = self._runner.inventory.host_vars(name)
+            state = HostState(name, hv)
+        return self._runner.variables(state, self._play)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._runner.inventory.hosts
+
+    def __iter__(self):
+        return iter(self._runner.inventory.hosts)
+
+    def keys(self):
+        return list(self._runner.inventory.hosts)
+
+
+def _status(result: dict[str, Any]) -> str:
+    if result.get("unreachable"):
+        return "unreachable"
+    if result.get("failed"):
+        return "failed"
+    if result.get("skipped"):
+        return "skipped"
+    return "changed" if result.get("changed") else "ok"
+
+
+def _secretish(name: str) -> bool:
+    from y7deploy.fleet.redact import is_secret_name
+
+    return is_secret_name(name)
+
+
+def _run(conn: Any, command: str) -> tuple[int, str, str]:
+    res = conn.run(command)
+    out = res.stdout.decode("utf-8", "replace") if isinstance(res.stdout, bytes) else (res.stdout or "")
+    err = res.stderr.decode("utf-8", "replace") if isinstance(res.stderr, bytes) else (res.stderr or "")
+    return res.exit_code, out, err
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """The connection layer's Unreachable (or a dropped link) without importing it eagerly."""
+    import socket
+
+    if type(exc).__name__ == "Unreachable":
+        return True
+    try:
+        import paramiko
+
+        if isinstance(exc, (paramiko.SSHException, EOFError, socket.error)):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return isinstance(exc, (EOFError, ConnectionError, socket.timeout))
+
+
+def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOptions, reporter: Any,
+                 connect: Callable[[str, dict[str, Any]], Any]) -> RunResult:
+    """Load (if a path), check, and run a playbook; UserError before any host is touched."""
+    from y7deploy.fleet.playbook import load_playbook
+
+    book = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
+    runner = Runner(book, inventory, options, reporter, connect)
+    runner.prepare()
+    return runner.run()
