@@ -163,3 +163,26 @@ def dets_to_targets(dets: list[torch.Tensor]) -> torch.Tensor:
     """NMS output per image -> rows (img, cls, x1, y1, x2, y2, conf) for drawing."""
     rows = [torch.cat((torch.full_like(d[:, :1], i), d[:, 5:6], d[:, :4], d[:, 4:5]), 1) for i, d in enumerate(dets)]
     return torch.cat(rows) if rows else torch.zeros((0, 7))
+
+
+def validate(data_yaml: str, weights: str, img_size: int = 640, batch_size: int = 32, device: str = "",
+             conf_thres: float = 0.001, iou_thres: float = 0.65, workers: int = 2) -> ValResult:
+    """`y7deploy val`: load a checkpoint and score it on the data yaml's val split."""
+    from y7deploy.data.config import load_data_config
+    from y7deploy.data.dataset import check_img_size, create_dataloader
+    from y7deploy.errors import UserError
+    from y7deploy.train.checkpoints import load_model
+    from y7deploy.train.device import select_device
+
+    check_img_size(img_size)
+    data = load_data_config(data_yaml)
+    dev = select_device(device)
+    model, names = load_model(weights)
+    if len(names) != data.nc:
+        raise UserError(f"{weights} predicts {len(names)} classes but {data_yaml} has nc {data.nc}")
+    model = model.float().to(dev).eval()
+    stride = max(int(model.model[-1].stride.max()), 32)
+    check_img_size(img_size, stride)
+    loader, _ = create_dataloader(list(data.val), img_size, batch_size, stride, augment=False, rect=True,
+                                  pad=0.5, workers=workers, nc=data.nc)
+    return evaluate(model, loader, list(data.names), dev, conf_thres=conf_thres, iou_thres=iou_thres)
