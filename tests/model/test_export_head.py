@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from y7deploy.errors import UserError
+from y7deploy.errors import NotAvailable, UserError
 from y7deploy.model.export import (
     DEFAULT_OPSET,
     DeepStreamOutput,
@@ -27,6 +27,7 @@ from y7deploy.model.export import (
     export_model,
     read_metadata,
 )
+from y7deploy.model.trt_check import gpu_missing_reason
 from y7deploy.release import open_release
 
 torch.set_num_threads(1)
@@ -147,3 +148,20 @@ def test_batch_and_dynamic_exclude_each_other(tmp_path):
 def test_opset_out_of_range(tmp_path):
     with pytest.raises(UserError, match="--opset 9"):
         run_export(tmp_path, TinyDetector().eval(), opset=9)
+
+
+NO_GPU = gpu_missing_reason()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(NO_GPU is not None, reason=NO_GPU or "")
+def test_tensorrt_parses_and_builds(tmp_path):
+    result = run_export(tmp_path, TinyDetector().eval(), check_trt=True, dynamic=True)
+    assert "tensorrt" in result.seconds
+
+
+@pytest.mark.skipif(NO_GPU is None, reason="a GPU is present")
+def test_check_trt_without_gpu_is_not_available(tmp_path):
+    with pytest.raises(NotAvailable, match="GPU|tensorrt"):
+        run_export(tmp_path, TinyDetector().eval(), check_trt=True)
+    assert not (tmp_path / "releases").exists()

@@ -170,6 +170,7 @@ class Verification:
     max_score_error: float
     class_mismatches: int
     box_limit: float
+    rows: int = 0  # N of the [B, N, 6] output
     score_limit: float = SCORE_TOL
 
     @property
@@ -215,7 +216,8 @@ def verify_onnx(file: Path, head: nn.Module, img_size: tuple[int, int], batches:
         top2 = torch.topk(pred[..., 5:], k=min(2, pred.shape[-1] - 5), dim=-1).values.numpy()
         decided = (top2[..., 0] - top2[..., -1] > TIE_GAP) if top2.shape[-1] == 2 else np.ones(top2.shape[:-1], bool)
         mismatches += int(((got[..., 5] != want[..., 5]) & decided).sum())
-    return Verification(tuple(batches), box_err, score_err, mismatches, box_limit=BOX_TOL * max(img_size))
+    return Verification(tuple(batches), box_err, score_err, mismatches, box_limit=BOX_TOL * max(img_size),
+                        rows=int(got.shape[1]))
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,10 @@ def export_model(
                 f"(limit {result.box_limit:.3g}), scores by {result.max_score_error:.3g} "
                 f"(limit {result.score_limit:.0e}), {result.class_mismatches} class index mismatches; nothing written"
             )
+        rows = expected_rows(size, strides, _anchors_per_level(model))
+        if result.rows != rows:
+            raise ExportError(f"the graph outputs {result.rows} rows, DeepStream-Yolo expects {rows} for "
+                              f"{size[0]}x{size[1]} at strides {strides}; nothing written")
         if check_trt:
             from y7deploy.model.trt_check import build_engine
 
@@ -332,7 +338,7 @@ def export_model(
             "simplified": do_simplify,
             "input": {"name": INPUT_NAME, "format": "RGB", "scale": "0..1", "shape": ["B", 3, *size]},
             "output": {"name": OUTPUT_NAME, "layout": OUTPUT_LAYOUT,
-                       "rows": expected_rows(size, strides)},
+                       "rows": rows},
             "source": dict(source or {}),
             "metrics": dict(metrics) if metrics else None,
             "verification": {"max_box_error_px": result.max_box_error,
@@ -343,13 +349,20 @@ def export_model(
     return ExportResult(release, result, timings)
 
 
+def _head(model: nn.Module) -> nn.Module | None:
+    layers = getattr(model, "model", None)
+    return layers[-1] if isinstance(layers, nn.Sequential) and len(layers) else None
+
+
 def _model_nc(model: nn.Module) -> int | None:
     nc = getattr(model, "nc", None)
     if nc is None:
-        last = getattr(model, "model", None)
-        if isinstance(last, nn.Sequential) and len(last):
-            nc = getattr(last[-1], "nc", None)
+        nc = getattr(_head(model), "nc", None)
     return int(nc) if nc is not None else None
+
+
+def _anchors_per_level(model: nn.Module) -> int:
+    return int(getattr(_head(model), "na", None) or getattr(model, "na", 3))
 
 
 def export_checkpoint(
@@ -361,13 +374,19 @@ def export_checkpoint(
     **options: Any,
 ) -> ExportResult:
     """Load a checkpoint (any form load_checkpoint takes), then export_model it into a release."""
+    weights = Path(weights)
+    check_id_part("version", version)
+    if name is not None:
+        check_id_part("name", name)
+    if not weights.is_file():
+        raise UserError(f"{weights}: no such checkpoint file")
+    if options.get("check_trt"):
+        from y7deploy.model.trt_check import require_trt
+
+        require_trt()  # say so before loading anything
     from y7deploy.model.checkpoint import load_checkpoint
     from y7deploy.model.reparam import reparameterize
 
-    weights = Path(weights)
-    check_id_part("version", version)
-    if not weights.is_file():
-        raise UserError(f"{weights}: no such checkpoint file")
     ckpt = load_checkpoint(weights)
     cfg_name = _cfg_name(ckpt)
     name = name or default_name(weights, cfg_name)
@@ -396,3 +415,31 @@ def _cfg_name(ckpt: Any) -> str | None:
             if isinstance(yaml.get(key), str):
                 return Path(yaml[key]).stem
     return None
+
+
+def reparam_checkpoint(weights: str | Path, out: str | Path) -> dict[str, Any]:
+    """`y7deploy reparam`: a checkpoint in deploy form, for users who run PyTorch inference on it.
+
+    Export does this itself; the command exists for upstream's workflow (the
+    reparameterization notebook) and to inspect the deploy model on its own.
+    """
+    from y7deploy.model.checkpoint import load_checkpoint, save_checkpoint
+    from y7deploy.model.reparam import is_deploy_form, reparameterize
+
+    weights, out = Path(weights), Path(out)
+    if not weights.is_file():
+        raise UserError(f"{weights}: no such checkpoint file")
+    if out.resolve() == weights.resolve():
+        raise UserError(f"--out {out} is the input checkpoint; write the deploy form to another file")
+    ckpt = load_checkpoint(weights)
+    was_deploy = is_deploy_form(ckpt.model) and bool(getattr(ckpt.model, "yaml", {}).get("fused"))
+    deploy = reparameterize(ckpt.model.float())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, deploy, list(ckpt.names))
+    return {
+        "source": str(weights),
+        "out": str(out),
+        "kind": getattr(ckpt, "kind", "checkpoint"),
+        "params": sum(p.numel() for p in deploy.parameters()),
+        "changed": "already in deploy form, copied" if was_deploy else "reparameterized",
+    }
