@@ -85,3 +85,95 @@ def test_check_trt_without_gpu_says_so(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"never read: the GPU check comes first")
     assert_user_error(run("export", tmp_path / "x.pt", "--version", "1", "--check-trt", "--out", tmp_path / "r"),
                       "GPU")
+
+
+# --------------------------------------------------------------------------- with real checkpoints
+
+
+@pytest.fixture
+def ckpt(tmp_path, make_model) -> Path:
+    """A small yolov7-tiny in y7deploy's checkpoint format, as `y7deploy train` writes it."""
+    import torch
+
+    from y7deploy.model.checkpoint import save_checkpoint
+
+    model = make_model("yolov7-tiny", nc=2, names=["cat", "dog"], width=0.125)
+    with torch.no_grad():
+        model.train()(torch.rand(2, 3, 64, 64))  # moves BN statistics as training would
+    return save_checkpoint(tmp_path / "pets.pt", model.eval(), epoch=7, metrics={"mAP50": 0.42})
+
+
+def test_export_y7deploy_checkpoint(tmp_path, ckpt):
+    out = tmp_path / "releases"
+    result = run("export", ckpt, "--version", "1.0.0", "--img-size", "96", "128", "--out", out)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "release pets-1.0.0 written" in result.output and "verified with onnxruntime" in result.output
+    from y7deploy.release import open_release, sha256_file
+
+    rel = open_release(out / "pets-1.0.0")
+    assert rel.input_size == (96, 128) and rel.names == ["cat", "dog"] and rel.batch == 1
+    assert rel.manifest["source"]["sha256"] == sha256_file(ckpt) and rel.manifest["source"]["epoch"] == 7
+    assert rel.manifest["metrics"] == {"mAP50": 0.42}
+    assert rel.labels_path.read_text() == "cat\ndog\n"
+
+    again = run("export", ckpt, "--version", "1.0.0", "--img-size", "96", "128", "--out", out)
+    assert_user_error(again, "pets-1.0.0 already exists", "--force")
+    forced = run("export", ckpt, "--version", "1.0.0", "--dynamic", "--img-size", "64", "--out", out, "--force",
+                 "--name", "pets")
+    assert forced.exit_code == 0, forced.stderr
+    assert open_release(out / "pets-1.0.0").batch is None
+
+
+def test_export_img_size_not_multiple_of_stride(tmp_path, ckpt):
+    result = run("export", ckpt, "--version", "1", "--img-size", "100", "--out", tmp_path / "r")
+    assert_user_error(result, "--img-size 100", "max stride 32")
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / "notes.pt"
+    bogus.write_text("these are not weights\n")
+    assert_user_error(run("export", bogus, "--version", "1", "--out", tmp_path / "r"), "notes.pt")
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_names_nc_mismatch(tmp_path, ckpt):
+    import torch
+
+    data = torch.load(ckpt, weights_only=True)
+    data["names"] = ["cat", "dog", "bird"]
+    torch.save(data, tmp_path / "bad.pt")
+    assert_user_error(run("export", tmp_path / "bad.pt", "--version", "1", "--out", tmp_path / "r"),
+                      "bad.pt", "3 class names for nc=2")
+    assert not (tmp_path / "r").exists()
+
+
+def test_reparam_writes_a_deploy_checkpoint(tmp_path, ckpt):
+    out = tmp_path / "deploy.pt"
+    result = run("reparam", ckpt, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "reparameterized" in result.output
+    from y7deploy.model.checkpoint import load_checkpoint
+    from y7deploy.model.reparam import is_deploy_form
+
+    deploy = load_checkpoint(out)
+    assert is_deploy_form(deploy.model) and deploy.names == ["cat", "dog"]
+    again = run("reparam", out, "--out", tmp_path / "deploy2.pt")
+    assert again.exit_code == 0 and "already in deploy form" in again.output
+
+
+def test_export_upstream_stripped_checkpoint(tmp_path, make_model, upstream_save):
+    """A best.pt as upstream's train.py leaves it after strip_optimizer (fp16 Model pickle)."""
+    model = make_model("yolov7-tiny", nc=2, names=["cat", "dog"]).eval()
+    best = upstream_save(lambda up: {"epoch": -1, "best_fitness": None, "training_results": None,
+                                     "model": up(model, yaml_file="cfg/training/yolov7-tiny.yaml"),
+                                     "ema": None, "updates": None, "optimizer": None, "wandb_id": None},
+                         tmp_path / "best.pt")
+    out = tmp_path / "releases"
+    result = run("export", best, "--version", "2024.1", "--img-size", "64", "--simplify", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    from y7deploy.release import open_release
+
+    rel = open_release(out / "yolov7-tiny-2024.1")  # best.pt says nothing: the name comes from the cfg
+    assert rel.names == ["cat", "dog"] and rel.manifest["source"]["kind"] == "upstream-stripped"
+    assert rel.manifest["simplified"] is True
