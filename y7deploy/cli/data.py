@@ -31,6 +31,8 @@ def import_cmd(src: Path, out: Path, val_fraction: float, seed: int, strict: boo
     click.echo(f"imported {result.kind} export: {result.train_images} train + {result.val_images} val images, "
                f"{len(result.names)} classes ({', '.join(result.names)}); "
                f"{result.linked} linked, {result.copied} copied")
+    if not result.val_images:
+        click.echo("no val images: data.yaml validates on the train images")
     click.echo(f"wrote {result.data_yaml}")
 
 

@@ -198,6 +198,8 @@ def _write_split(scan: ScanResult, source: Source, staging: Path, val_fraction: 
     linked = copied = 0
     dest_names = _unique_names([e.image for e in scan.entries], source.root)
     for split, indices in (("train", train_idx), ("val", val_idx)):
+        if not indices:
+            continue
         (staging / split / "images").mkdir(parents=True)
         (staging / split / "labels").mkdir(parents=True)
         for i in indices:
@@ -208,7 +210,9 @@ def _write_split(scan: ScanResult, source: Source, staging: Path, val_fraction: 
             else:
                 copied += 1
             (staging / split / "labels" / dest.with_suffix(".txt").name).write_text(_label_text(entry.labels))
-    write_data_config(staging / "data.yaml", "train/images", "val/images", source.names)
+    # no val images (--val-fraction 0, or one image): validate on train, as upstream's examples do
+    write_data_config(staging / "data.yaml", "train/images", "val/images" if val_idx else "train/images",
+                      source.names)
     return ImportResult(staging, staging / "data.yaml", source.kind, source.names, len(train_idx),
                         len(val_idx), linked, copied, scan)
 
