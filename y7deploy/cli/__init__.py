@@ -35,7 +35,7 @@ def _register() -> None:
     """Attach every room's commands. Kept in one place so the whole CLI reads top-down."""
     import importlib
 
-    for name in ("lab", "fleet", "model", "data", "train"):
+    for name in ("lab", "inventory", "fleet", "model", "data", "train"):
         try:
             module = importlib.import_module(f"y7deploy.cli.{name}")
         except ModuleNotFoundError as exc:
