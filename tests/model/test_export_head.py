@@ -165,3 +165,8 @@ def test_check_trt_without_gpu_is_not_available(tmp_path):
     with pytest.raises(NotAvailable, match="GPU|tensorrt"):
         run_export(tmp_path, TinyDetector().eval(), check_trt=True)
     assert not (tmp_path / "releases").exists()
+
+
+def test_opset_override(tmp_path):
+    result = run_export(tmp_path, TinyDetector().eval(), opset=13, dynamic=True)
+    assert onnx.load(str(result.release.model_path)).opset_import[0].version == 13 == result.release.opset

@@ -116,14 +116,14 @@ def register(cli: click.Group) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for col in ("id", "created", "nc", "input", "batch", "opset", "size", "status"):
-            table.add_column(col)
+        for col in ("id", "created (UTC)", "nc", "input", "batch", "opset", "size", "status"):
+            table.add_column(col, no_wrap=col != "status")
         for entry in listed:
             s = _summary(entry)
             if entry.release is None:
                 table.add_row(s["id"], "", "", "", "", "", "", f"[red]{s['problem']}[/red]")
             else:
-                table.add_row(s["id"], s["created"], str(s["nc"]), "x".join(map(str, s["input_size"])),
+                table.add_row(s["id"], s["created"].replace("T", " ")[:16], str(s["nc"]), "x".join(map(str, s["input_size"])),
                               str(s["batch"] or "dynamic"), str(s["opset"]), _human_size(s["size"]), "ok")
         Console(soft_wrap=True).print(table)
 

@@ -200,6 +200,7 @@ def verify_onnx(file: Path, head: nn.Module, img_size: tuple[int, int], batches:
     options = ort.SessionOptions()
     options.intra_op_num_threads = min(2, torch.get_num_threads())
     session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+    _check_io(session, img_size, batches)
     box_err = score_err = 0.0
     mismatches = 0
     for batch in batches:
@@ -218,6 +219,19 @@ def verify_onnx(file: Path, head: nn.Module, img_size: tuple[int, int], batches:
         mismatches += int(((got[..., 5] != want[..., 5]) & decided).sum())
     return Verification(tuple(batches), box_err, score_err, mismatches, box_limit=BOX_TOL * max(img_size),
                         rows=int(got.shape[1]))
+
+
+def _check_io(session: Any, img_size: tuple[int, int], batches: Sequence[int]) -> None:
+    """The names, types and shapes DeepStream's nvinfer binds to (onnxruntime's view of the graph)."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
+        raise ExportError(f"graph binds {[i.name for i in inputs]} -> {[o.name for o in outputs]}, "
+                          f"DeepStream-Yolo expects [{INPUT_NAME!r}] -> [{OUTPUT_NAME!r}]")
+    batch_dim = "batch" if len(batches) > 1 else batches[0]
+    want = [batch_dim, 3, *img_size]
+    if inputs[0].type != "tensor(float)" or inputs[0].shape != want or outputs[0].type != "tensor(float)":
+        raise ExportError(f"graph input {inputs[0].type} {inputs[0].shape}, output {outputs[0].type}: "
+                          f"expected tensor(float) {want} in and tensor(float) out")
 
 
 @dataclass(frozen=True)
