@@ -6,14 +6,13 @@ Random init alone hides folding bugs (BN statistics at 0/1, implicit values near
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from y7deploy.model.yolo import ARCHITECTURES, build_model, resolve_cfg
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: on a shared 2-core machine a second OpenMP thread mostly spin-waits (measured 10x slower).
+torch.set_num_threads(1)
 
 
 def small_cfg(name: str, width: float = 0.125, form: str = "training") -> dict:
@@ -69,3 +68,74 @@ def make_model():
 @pytest.fixture
 def randomized():
     return randomize
+
+
+# --------------------------------------------------------------------------- upstream-form pickles
+# Upstream checkpoints pickle objects of models.yolo.Model, models.common.Conv, ... . We make
+# such files without upstream's code: throwaway modules named models.common / models.yolo with
+# classes of those names, our module objects re-classed onto them, upstream's extra attributes
+# added, then torch.save. The modules are removed again before anything is loaded.
+
+_UPSTREAM_YOLO = ("Model", "Detect", "IDetect", "IAuxDetect")
+
+
+def _write_fake_upstream(root):
+    from y7deploy.model import yolo
+
+    pkg = root / "models"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("")
+    common = [n for n in yolo.MODULES if not n.startswith("nn.") and n not in _UPSTREAM_YOLO]
+    body = "import torch.nn as nn\n\n" + "".join(f"class {n}(nn.Module):\n    pass\n\n" for n in common)
+    (pkg / "common.py").write_text(body)
+    (pkg / "yolo.py").write_text(
+        "import torch.nn as nn\n\n" + "".join(f"class {n}(nn.Module):\n    pass\n\n" for n in _UPSTREAM_YOLO))
+
+
+def as_upstream_object(model, fake_modules, yaml_file="yolov7-tiny.yaml"):
+    """A half-precision copy of ``model`` whose classes are upstream's (models.common.Conv...)
+    carrying the attributes upstream's objects have beyond ours."""
+    import copy
+
+    common, yolo_mod = fake_modules
+    up = copy.deepcopy(model).half()
+    for m in up.modules():
+        if type(m).__module__ == "y7deploy.model.yolo":
+            name = type(m).__name__
+            m.__class__ = getattr(yolo_mod if name in _UPSTREAM_YOLO else common, name)
+    up.traced = False
+    up.yaml_file = yaml_file
+    up.hyp = {"lr0": 0.01, "box": 0.05}
+    up.gr = 1.0
+    up.class_weights = torch.ones(up.nc)
+    head = up.model[-1]
+    head.grid = [torch.zeros(1)] * head.nl
+    for p in up.parameters():
+        p.requires_grad = False
+    return up
+
+
+@pytest.fixture
+def upstream_save(tmp_path):
+    """save(obj_builder, path): run ``obj_builder(as_upstream)`` with the fake upstream modules
+    importable, torch.save its result to ``path``, then make them unimportable again."""
+    import importlib
+    import sys
+
+    root = tmp_path / "upstream_src"
+    _write_fake_upstream(root)
+
+    def save(build, path):
+        sys.path.insert(0, str(root))
+        try:
+            common = importlib.import_module("models.common")
+            yolo_mod = importlib.import_module("models.yolo")
+            obj = build(lambda model, **kw: as_upstream_object(model, (common, yolo_mod), **kw))
+            torch.save(obj, path)
+        finally:
+            sys.path.remove(str(root))
+            for name in ("models", "models.common", "models.yolo"):
+                sys.modules.pop(name, None)
+        return path
+
+    return save

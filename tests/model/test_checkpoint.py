@@ -1,0 +1,201 @@
+"""Checkpoints: upstream's pickled forms load without upstream's code, y7deploy's own format
+round-trips, hostile pickles are refused with nothing executed, bad input is a UserError."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from y7deploy.errors import UserError
+from y7deploy.model.checkpoint import load_checkpoint, save_checkpoint
+from y7deploy.model.reparam import reparameterize
+
+
+def _same_weights(loaded, original, fp16=True):
+    """Loaded float32 weights equal the original's (after the fp16 round trip of upstream files)."""
+    want = original.state_dict()
+    got = loaded.state_dict()
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert torch.equal(got[k], v.half().float() if fp16 and v.is_floating_point() else v), k
+
+
+def _upstream_train_dict(up, model, ema):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return {"epoch": 7, "best_fitness": np.array([0.42]), "training_results": "0/99 ...", "model": up(model),
+            "ema": up(ema), "updates": 1234, "optimizer": opt.state_dict(), "wandb_id": None}
+
+
+@pytest.mark.parametrize("arch", ["yolov7-tiny", "yolov7-w6"])
+def test_upstream_training_checkpoint(arch, make_model, upstream_save, tmp_path):
+    model, ema = make_model(arch, nc=3, seed=1), make_model(arch, nc=3, seed=2)
+    model.names = ema.names = ["car", "bus", "person"]
+    path = upstream_save(lambda up: _upstream_train_dict(up, model, ema), tmp_path / "last.pt")
+    assert "models" not in sys.modules
+    ckpt = load_checkpoint(path)
+    assert ckpt.kind == "upstream-train" and ckpt.weights == "ema" and ckpt.epoch == 7
+    assert ckpt.names == ["car", "bus", "person"] and ckpt.nc == 3
+    assert ckpt.metrics == {"best_fitness": pytest.approx(0.42)} and ckpt.cfg_name == "yolov7-tiny"
+    assert ckpt.extra["updates"] == 1234 and ckpt.extra["optimizer"]["param_groups"]
+    assert not ckpt.model.training and next(ckpt.model.parameters()).dtype == torch.float32
+    _same_weights(ckpt.model, ema)
+    _same_weights(load_checkpoint(path, which="model").model, model)
+    assert len(ckpt.source_sha256) == 64
+
+
+def test_upstream_stripped_and_deploy_forms(make_model, upstream_save, tmp_path):
+    ema = make_model("yolov7", nc=2, seed=3)
+    stripped = upstream_save(lambda up: {"epoch": -1, "best_fitness": np.array([0.5]), "training_results": None,
+                                         "model": up(ema), "ema": None, "updates": None, "optimizer": None,
+                                         "wandb_id": None}, tmp_path / "best.pt")
+    ckpt = load_checkpoint(stripped)
+    assert ckpt.kind == "upstream-stripped" and ckpt.weights == "model" and ckpt.epoch == -1
+    _same_weights(ckpt.model, ema)
+    with pytest.raises(UserError, match="no EMA"):
+        load_checkpoint(stripped, which="ema")
+
+    deploy = reparameterize(ema, fuse=False)
+    notebook = upstream_save(lambda up: {"model": up(deploy), "optimizer": None, "training_results": None,
+                                         "epoch": -1}, tmp_path / "yolov7_deploy.pt")
+    ckpt = load_checkpoint(notebook)
+    assert ckpt.kind == "upstream-deploy" and type(ckpt.model.model[-1]).__name__ == "Detect"
+    _same_weights(ckpt.model, deploy)
+    bare = upstream_save(lambda up: up(ema), tmp_path / "bare.pt")
+    assert load_checkpoint(bare).kind == "upstream-model"
+
+
+def test_fused_model_loads(make_model, upstream_save, tmp_path):
+    fused = reparameterize(make_model("yolov7-tiny", nc=3))
+    path = upstream_save(lambda up: {"model": up(fused), "optimizer": None, "epoch": -1}, tmp_path / "fused.pt")
+    ckpt = load_checkpoint(path)
+    assert ckpt.model.yaml.get("fused") and "model.0.conv.bias" in ckpt.model.state_dict()
+
+
+def test_y7deploy_format_round_trip(make_model, tmp_path):
+    model = make_model("yolov7-tiny", nc=2, names=["cat", "dog"])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    path = save_checkpoint(tmp_path / "run" / "last.pt", model, epoch=12, metrics={"mAP_0.5": 0.61},
+                           optimizer=opt.state_dict(), hyp={"lr0": 0.01}, data=tmp_path / "data.yaml",
+                           cfg="yolov7-tiny", best_fitness=np.float64(0.3))
+    raw = torch.load(path, weights_only=True)  # plain types only
+    assert raw["format"] == "y7deploy" and raw["cfg"]["nc"] == 2 and raw["names"] == ["cat", "dog"]
+    ckpt = load_checkpoint(path)
+    assert ckpt.kind == "y7deploy" and ckpt.epoch == 12 and ckpt.metrics == {"mAP_0.5": 0.61}
+    assert ckpt.names == ["cat", "dog"] and ckpt.cfg_name == "yolov7-tiny"
+    assert ckpt.extra["data"] == str(tmp_path / "data.yaml") and ckpt.extra["best_fitness"] == 0.3
+    assert ckpt.extra["optimizer"]["param_groups"][0]["momentum"] == 0.9
+    for k, v in model.state_dict().items():
+        assert torch.equal(ckpt.model.state_dict()[k], v), k
+    x = torch.rand(1, 3, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(x)[0], model(x)[0])
+    with pytest.raises(TypeError, match="extra.thing is a object"):
+        save_checkpoint(tmp_path / "bad.pt", model, thing=object())
+
+
+def test_deploy_form_round_trip_keeps_fusion_and_anchors(make_model, tmp_path):
+    model = make_model("yolov7-e6", nc=2)
+    with torch.no_grad():
+        model.model[-1].anchor_grid.mul_(1.5)  # "trained" anchors differ from the cfg's
+        model.model[-1].anchors.mul_(1.5)
+    deploy = reparameterize(model)
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "deploy.pt", deploy, half=True))
+    assert ckpt.model.yaml["fused"] and "model.1.conv.bias" in ckpt.model.state_dict()
+    assert torch.allclose(ckpt.model.model[-1].anchor_grid, deploy.model[-1].anchor_grid, rtol=1e-3)
+
+
+def test_plain_state_dict(make_model, make_cfg, tmp_path):
+    model = make_model("yolov7-tiny", nc=4)
+    path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(UserError, match="plain state_dict.*--cfg"):
+        load_checkpoint(path)
+    ckpt = load_checkpoint(path, cfg=make_cfg("yolov7-tiny"), names=list("abcd"))
+    assert ckpt.kind == "state-dict" and ckpt.nc == 4 and ckpt.names == list("abcd")
+    _same_weights(ckpt.model, model, fp16=False)
+    with pytest.raises(UserError, match="weights do not fit the cfg"):
+        load_checkpoint(path, cfg=make_cfg("yolov7"))
+    with pytest.raises(UserError, match="3 class names for nc=4"):
+        load_checkpoint(path, cfg=make_cfg("yolov7-tiny"), names=list("abc"))
+    bundled = tmp_path / "bundled.pt"
+    torch.save({"state_dict": model.state_dict(), "cfg": make_cfg("yolov7-tiny"), "names": list("wxyz")}, bundled)
+    assert load_checkpoint(bundled).names == list("wxyz")
+
+
+def _evil_marker_pickles(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    class EvalEvil:
+        def __reduce__(self):
+            return (eval, (f"open({str(marker)!r}, 'w')",))
+
+    return marker, [("system", {"epoch": 1, "model": Evil()}, True), ("eval", {"model": EvalEvil()}, True),
+                    ("legacy", {"model": Evil()}, False)]
+
+
+def test_hostile_pickles_are_refused_and_nothing_runs(tmp_path):
+    marker, cases = _evil_marker_pickles(tmp_path)
+    for name, obj, zip_format in cases:
+        path = tmp_path / f"{name}.pt"
+        torch.save(obj, path, _use_new_zipfile_serialization=zip_format)
+        with pytest.raises(UserError, match=r"refused: the pickle asks for (posix\.system|builtins\.eval)"):
+            load_checkpoint(path)
+        assert not marker.exists()
+
+
+def test_unknown_upstream_class_is_refused(make_model, upstream_save, tmp_path):
+    import torch.nn as nn
+
+    class Bottleneck(nn.Module):  # a class upstream has but the yolov7 cfgs never use
+        pass
+
+    Bottleneck.__module__, Bottleneck.__qualname__ = "models.common", "Bottleneck"
+    model = make_model("yolov7-tiny")
+
+    def build(up):
+        obj = up(model)
+        sys.modules["models.common"].Bottleneck = Bottleneck
+        obj.model[1] = Bottleneck()
+        return {"model": obj}
+
+    path = upstream_save(build, tmp_path / "odd.pt")
+    with pytest.raises(UserError, match="models.common.Bottleneck"):
+        load_checkpoint(path)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_bad_inputs(make_model, tmp_path):
+    with pytest.raises(UserError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello, not a checkpoint\n")
+    with pytest.raises(UserError, match="notes.pt: not a PyTorch checkpoint"):
+        load_checkpoint(text)
+    other = tmp_path / "other.pt"
+    torch.save({"lr": 0.1, "epochs": [1, 2]}, other)
+    with pytest.raises(UserError, match="not a YOLOv7 checkpoint"):
+        load_checkpoint(other)
+    ts = tmp_path / "scripted.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(ts))
+    with pytest.raises(UserError, match="TorchScript"):
+        load_checkpoint(ts)
+    truncated = tmp_path / "cut.pt"
+    model = make_model("yolov7-tiny", nc=2)
+    save_checkpoint(truncated, model)
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    with pytest.raises(UserError, match="cut.pt: not a PyTorch checkpoint"):
+        load_checkpoint(truncated)
+    good = save_checkpoint(tmp_path / "good.pt", model)
+    with pytest.raises(UserError, match="nc=2 classes but nc=5 was expected"):
+        load_checkpoint(good, nc=5)
+    with pytest.raises(UserError, match="has 2 classes .* but 3 names were given"):
+        load_checkpoint(good, names=["a", "b", "c"])
