@@ -119,6 +119,15 @@ def _deepstream(lines: list[str]) -> tuple[str, str]:
     return version, path
 
 
+def _power_mode(lines: list[str]) -> tuple[str, str]:
+    """`nvpmodel -q` prints `NV Power Mode: MAXN` then the mode id on the next line."""
+    for i, line in enumerate(lines):
+        if line.startswith("NV Power Mode:"):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            return line.split(":", 1)[1].strip(), following if following.isdigit() else ""
+    return "", ""
+
+
 def _kib_line(lines: list[str], key: str) -> int:
     for line in lines:
         if line.startswith(key + ":"):
@@ -135,9 +144,7 @@ def parse(output: str) -> dict[str, Any]:
     soc = soc_for(model, first("compatible"))
     ds_version, ds_path = _deepstream(sec.get("ds", []))
     disk = first("disk").split()
-    nvp = sec.get("nvp", [])
-    mode_name = nvp[0].split(":", 1)[1].strip() if nvp and ":" in nvp[0] else ""
-    mode_id = nvp[1] if len(nvp) > 1 and nvp[1].isdigit() else ""
+    mode_name, mode_id = _power_mode(sec.get("nvp", []))
     os_lines = sec.get("os", []) + ["", "", "", ""]
     return {
         "is_jetson": bool(l4t),

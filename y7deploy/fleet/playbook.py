@@ -67,7 +67,10 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        raise UserError(f"{path}:{line}: malformed YAML: {exc.problem or exc.context}") from None
+        context = ""
+        if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            context = f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise UserError(f"{path}:{line}: malformed YAML: {exc.problem or exc.context}{context}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: malformed YAML: {exc}") from None
 

@@ -148,6 +148,10 @@ class Runner:
                     self.hosts[name] = HostState(name, hv)
                     known |= set(hv)
         check_names(self.book, known)
+        prepare = getattr(self.connect, "prepare", None)
+        if prepare is not None:
+            for state in self.hosts.values():
+                prepare(state.name, state.inventory_vars)
         if self.options.become_password:
             self.redactor.add_value(self.options.become_password)
         for state in self.hosts.values():
@@ -564,3 +568,45 @@ def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOp
     runner = Runner(book, inventory, options, reporter, connect)
     runner.prepare()
     return runner.run()
+
+
+class SSHConnector:
+    """Opens the run's one connection per host (y7deploy.fleet.connection) from its inventory vars.
+
+    Specs are built in `prepare` for every host before anything runs, so a bad connection
+    variable is bad input (exit 2) rather than a failure halfway through a rollout.
+    """
+
+    def __init__(self, options: RunOptions):
+        from y7deploy.fleet.hostspec import load_ssh_config
+
+        self.options = options
+        self.ssh_config = load_ssh_config()
+        self.specs: dict[str, Any] = {}
+
+    def prepare(self, name: str, host_vars: dict[str, Any]) -> None:
+        from dataclasses import replace
+
+        from y7deploy.fleet.hostspec import host_spec
+
+        spec = host_spec(name, {**host_vars, **self.options.extra_vars}, self.ssh_config)
+        if self.options.become_password:
+            spec = replace(spec, become_password=self.options.become_password)
+        self.specs[name] = spec
+
+    def __call__(self, name: str, host_vars: dict[str, Any]) -> Any:
+        from y7deploy.fleet.connection import Connection
+        from y7deploy.fleet.connection import Unreachable as Down
+
+        if name not in self.specs:
+            self.prepare(name, host_vars)
+        conn = Connection(self.specs[name], accept_new_host_keys=self.options.accept_new_host_keys)
+        try:
+            return conn.open()
+        except Down as exc:
+            raise Unreachable(str(exc)) from None
+
+
+def ssh_connector(inventory: Any, options: RunOptions) -> SSHConnector:
+    del inventory  # specs come from each host's merged vars, handed over by the runner
+    return SSHConnector(options)

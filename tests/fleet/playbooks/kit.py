@@ -1,0 +1,115 @@
+"""What the fleet tests share: run the real CLI in-process against the lab, look at hosts.
+
+Loaded by path from each test file (tests use --import-mode=importlib), so this stays a
+plain module with no pytest magic of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+HERE = Path(__file__).parent
+WORK = "/tmp/y7t"  # where test playbooks write on the hosts
+
+
+class Run:
+    """One CLI invocation: exit code, stdout, stderr."""
+
+    def __init__(self, exit_code: int, output: str, stderr: str):
+        self.exit_code, self.output, self.stderr = exit_code, output, stderr
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.output)
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """host -> {ok: n, changed: n, ...} parsed from the PLAY RECAP lines."""
+        found = {}
+        lines = self.output.splitlines()
+        if "PLAY RECAP" not in self.output:
+            return found
+        start = next(i for i, line in enumerate(lines) if line.startswith("PLAY RECAP"))
+        for line in lines[start + 1:]:
+            if " : ok=" not in line:
+                continue
+            host, _, rest = line.partition(" : ")
+            found[host.strip()] = {k: int(v) for k, v in (w.split("=") for w in rest.split())}
+        return found
+
+
+class Fleet:
+    """The lab seen through y7deploy's CLI."""
+
+    def __init__(self, lab: Any, tmp: Path):
+        self.lab = lab
+        self.tmp = tmp
+        self.inventory = str(lab.inventory_path)
+        self.hosts = [h.name for h in lab.hosts]
+
+    def cli(self, *args: str, inventory: str | None = None) -> Run:
+        from y7deploy.cli import cli
+
+        result = CliRunner().invoke(cli, [*args, "-i", inventory or self.inventory], catch_exceptions=False)
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    def play(self, playbook: str | Path, *args: str, inventory: str | None = None) -> Run:
+        path = Path(playbook)
+        if not path.is_absolute():
+            path = HERE / path
+        return self.cli("play", str(path), *args, inventory=inventory)
+
+    def facts(self) -> dict[str, Any]:
+        run = self.cli("facts", "--json")
+        assert run.exit_code == 0, run.output + run.stderr
+        return json.loads(run.output)
+
+    def root(self, host: str, command: str) -> str:
+        """stdout of a root command run inside the host (not over SSH): the test's own eyes."""
+        proc = self.lab.root(host, command)
+        return proc.stdout if isinstance(proc.stdout, str) else proc.stdout.decode()
+
+    def exists(self, host: str, path: str) -> bool:
+        return self.lab.root(host, f"test -e '{path}' || test -L '{path}'").returncode == 0
+
+    def clean(self, units: bool = False) -> None:
+        """Remove what test playbooks leave on the hosts (all hosts at once)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        command = f"rm -rf {WORK}"
+        if units:
+            command += ("; systemctl stop y7t-demo.service 2>/dev/null; dpkg -r y7t-hello >/dev/null 2>&1; "
+                        "rm -f /etc/systemd/system/y7t-demo.service; systemctl daemon-reload; true")
+        with ThreadPoolExecutor(len(self.hosts)) as pool:
+            list(pool.map(lambda h: self.lab.root(h, command), self.hosts))
+
+    def derived_inventory(self, host_vars: dict[str, dict[str, Any]] | None = None,
+                          all_vars: dict[str, Any] | None = None) -> str:
+        """A copy of the lab inventory with extra variables, as an Ansible user would add them."""
+        base = yaml.safe_load(Path(self.inventory).read_text())
+        base.setdefault("all", {}).setdefault("vars", {}).update(all_vars or {})
+        target = self.tmp / "inventory"
+        if target.exists():
+            shutil.rmtree(target)
+        (target / "host_vars").mkdir(parents=True)
+        (target / "hosts.yml").write_text(yaml.safe_dump(base))
+        for host, values in (host_vars or {}).items():
+            (target / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(values))
+        return str(target / "hosts.yml")
+
+
+@contextlib.contextmanager
+def session(lab: Any, tmp: Path, *, units: bool = False):
+    """A Fleet on clean hosts, cleaned again afterwards."""
+    fleet = Fleet(lab, tmp)
+    fleet.clean(units=units)
+    try:
+        yield fleet
+    finally:
+        fleet.clean(units=units)

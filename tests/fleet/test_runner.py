@@ -1,0 +1,147 @@
+"""The runner against the lab: handlers, waves and aborts, unreachable hosts, tags, --json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
+kit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a package
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def fleet(lab, tmp_path):
+    with kit.session(lab, tmp_path) as f:
+        yield f
+
+
+def test_handlers_run_once_at_end_only_when_notified_by_a_change(fleet):
+    first = fleet.play("handlers.yml", "-e", "version=1")
+    assert first.exit_code == 0, first.output
+    out = first.output
+    # handlers run after the last task, in the order they are defined
+    assert out.index("TASK [never changes]") < out.index("RUNNING HANDLER [count]") < \
+        out.index("RUNNING HANDLER [also count]")
+    for host in fleet.hosts:
+        assert fleet.root(host, "cat /tmp/y7t/handler.log").split() == ["run"]  # notified twice, ran once
+        assert fleet.root(host, "cat /tmp/y7t/handler2.log").split() == ["also"]
+        assert not fleet.exists(host, "/tmp/y7t/wrong.log")
+    second = fleet.play("handlers.yml", "-e", "version=1")
+    assert "RUNNING HANDLER" not in second.output
+    assert all(c["changed"] == 0 for c in second.recap().values())
+    third = fleet.play("handlers.yml", "-e", "version=2", "--limit", "jetson02")
+    assert set(third.recap()) == {"jetson02"}
+    assert fleet.root("jetson02", "cat /tmp/y7t/handler.log").split() == ["run", "run"]
+    assert fleet.root("jetson01", "cat /tmp/y7t/handler.log").split() == ["run"]
+
+
+def wave_book(tmp_path: Path, serial: str, extra: str = "") -> Path:
+    book = tmp_path / "waves.yml"
+    book.write_text(textwrap.dedent(f"""
+        - name: rollout
+          hosts: all
+          gather_facts: false
+          serial: {serial}
+          {extra}
+          tasks:
+            - name: mark
+              file: {{path: /tmp/y7t, state: directory}}
+            - name: maybe fail
+              command: "false"
+              when: inventory_hostname in fail_hosts
+            - name: after
+              file: {{path: /tmp/y7t/after, state: touch}}
+        """))
+    return book
+
+
+def reached(fleet) -> dict[str, bool]:
+    return {h: fleet.exists(h, "/tmp/y7t") for h in fleet.hosts}
+
+
+FAIL_01 = ["-e", json.dumps({"fail_hosts": ["jetson01"]})]
+
+
+def test_max_fail_exceeded_aborts_and_later_waves_are_untouched(fleet, tmp_path):
+    run = fleet.play(wave_book(tmp_path, "2", "max_fail_percentage: 49"), *FAIL_01)
+    assert run.exit_code == 4, run.output
+    assert reached(fleet) == {"jetson01": True, "jetson02": True, "jetson03": False, "jetson04": False}
+    assert not fleet.exists("jetson02", "/tmp/y7t/after")  # stopped with its wave
+    assert "hosts not reached (left untouched): jetson03, jetson04" in run.output
+    assert set(run.recap()) == {"jetson01", "jetson02"}
+
+
+def test_max_fail_equal_does_not_abort(fleet, tmp_path):
+    run = fleet.play(wave_book(tmp_path, "2", "max_fail_percentage: 50"), *FAIL_01)
+    assert run.exit_code == 3, run.output
+    assert reached(fleet) == {h: True for h in fleet.hosts}
+    assert fleet.exists("jetson04", "/tmp/y7t/after") and not fleet.exists("jetson01", "/tmp/y7t/after")
+    assert run.recap()["jetson01"]["failed"] == 1
+
+
+def test_wave_list_last_item_repeats_and_a_fully_failed_wave_stops(fleet, tmp_path):
+    run = fleet.play(wave_book(tmp_path, '["25%", 3]'), *FAIL_01, "--json")
+    assert run.exit_code == 4
+    doc = run.json
+    assert doc["aborted"] and doc["untouched"] == ["jetson02", "jetson03", "jetson04"]
+    assert reached(fleet) == {"jetson01": True, "jetson02": False, "jetson03": False, "jetson04": False}
+
+
+def test_serial_percent_batches_in_order(fleet, tmp_path):
+    run = fleet.play(wave_book(tmp_path, '"50%"'), "-e", '{"fail_hosts": []}')
+    assert run.exit_code == 0
+    marks = [line for line in run.output.splitlines() if line.startswith("TASK [mark]")]
+    assert len(marks) == 2  # two waves of two
+
+
+def test_any_errors_fatal_stops_everyone(fleet, tmp_path):
+    run = fleet.play(wave_book(tmp_path, "0", "any_errors_fatal: true"), *FAIL_01)
+    assert run.exit_code == 4
+    assert not any(fleet.exists(h, "/tmp/y7t/after") for h in fleet.hosts)
+
+
+def test_unreachable_host_is_reported_and_the_others_go_on(fleet, lab_fault, tmp_path):
+    inventory = fleet.derived_inventory(all_vars={"ansible_ssh_common_args":
+        f"-o UserKnownHostsFile={fleet.lab.known_hosts} -o StrictHostKeyChecking=yes -o ConnectTimeout=2"})
+    with lab_fault("jetson02", "link-down"):
+        run = fleet.play("handlers.yml", "-e", "version=1", inventory=inventory)
+    assert run.exit_code == 3, run.output
+    recap = run.recap()
+    assert recap["jetson02"]["unreachable"] == 1 and recap["jetson02"]["ok"] == 0
+    for host in ("jetson01", "jetson03", "jetson04"):
+        assert recap[host]["failed"] == 0 and recap[host]["changed"] >= 3
+    assert "UNREACHABLE!" in run.output
+
+
+def test_tags_select_and_skip(fleet, tmp_path):
+    book = tmp_path / "tags.yml"
+    book.write_text(textwrap.dedent("""
+        - hosts: jetson01
+          gather_facts: false
+          tasks:
+            - file: {path: /tmp/y7t, state: directory}
+              tags: [always]
+            - file: {path: /tmp/y7t/a, state: touch}
+              tags: [a]
+            - file: {path: /tmp/y7t/b, state: touch}
+              tags: [b]
+        """))
+    fleet.play(str(book), "--tags", "a")
+    assert fleet.exists("jetson01", "/tmp/y7t/a") and not fleet.exists("jetson01", "/tmp/y7t/b")
+    fleet.play(str(book), "--skip-tags", "a")
+    assert fleet.exists("jetson01", "/tmp/y7t/b")
+
+
+def test_ping_and_facts_commands(fleet):
+    run = fleet.cli("ping")
+    assert run.exit_code == 0
+    assert run.output.count("| SUCCESS =>") == len(fleet.hosts)
+    table = fleet.cli("facts")
+    assert table.exit_code == 0 and "JetPack" in table.output and "jetson04" in table.output
