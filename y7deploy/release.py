@@ -18,7 +18,9 @@ Manifest (``schema`` 1), flat so templates can use it directly::
     schema, id, name, version, created (UTC ISO 8601), y7deploy_version,
     files {filename: {sha256, size}}, nc, names, input_size [H, W],
     batch (int, or null when dynamic), dynamic_batch, opset, stride,
-    fp16, output {name, layout}, source {sha256, kind, epoch}, metrics (or null)
+    fp16 and precision (the engine precision devices should build; the ONNX is float32),
+    simplified, input {name, format, scale, shape}, output {name, layout, rows},
+    source {file, sha256, kind, epoch, cfg}, metrics (or null), verification
 """
 
 from __future__ import annotations
@@ -109,6 +111,15 @@ class Release:
     def batch(self) -> int | None:
         """The static batch size, or None for a dynamic batch axis."""
         return self.manifest["batch"]
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self.manifest["batch"] is None
+
+    @property
+    def precision(self) -> str:
+        """The TensorRT engine precision the exporter asked devices for (the ONNX is float32)."""
+        return self.manifest.get("precision", "fp32")
 
     @property
     def opset(self) -> int:

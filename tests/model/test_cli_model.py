@@ -121,7 +121,7 @@ def test_export_y7deploy_checkpoint(tmp_path, ckpt):
     forced = run("export", ckpt, "--version", "1.0.0", "--dynamic", "--img-size", "64", "--out", out, "--force",
                  "--name", "pets")
     assert forced.exit_code == 0, forced.stderr
-    assert open_release(out / "pets-1.0.0").batch is None
+    assert open_release(out / "pets-1.0.0").dynamic_batch
 
 
 def test_export_img_size_not_multiple_of_stride(tmp_path, ckpt):
@@ -158,6 +158,7 @@ def test_reparam_writes_a_deploy_checkpoint(tmp_path, ckpt):
 
     deploy = load_checkpoint(out)
     assert is_deploy_form(deploy.model) and deploy.names == ["cat", "dog"]
+    assert deploy.epoch == 7 and deploy.metrics == {"mAP50": 0.42}
     again = run("reparam", out, "--out", tmp_path / "deploy2.pt")
     assert again.exit_code == 0 and "already in deploy form" in again.output
 

@@ -116,9 +116,12 @@ def test_dynamic_batch_runs_at_1_and_2(tmp_path):
         assert np.abs(got[..., :5] - want[..., :5]).max() < 1e-3
 
 
-def test_simplified_export_still_verifies(tmp_path):
-    result = run_export(tmp_path, TinyDetector().eval(), do_simplify=True)
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_simplified_export_still_verifies(tmp_path, dynamic):
+    result = run_export(tmp_path, TinyDetector().eval(), do_simplify=True, dynamic=dynamic)
     assert result.verification.ok and result.release.manifest["simplified"] is True
+    proto = onnx.load(str(result.release.model_path))
+    assert proto.opset_import[0].version == DEFAULT_OPSET and proto.ir_version == 7  # what TensorRT 8.2 reads
 
 
 def test_graph_that_differs_from_pytorch_writes_nothing(tmp_path):
@@ -170,3 +173,10 @@ def test_check_trt_without_gpu_is_not_available(tmp_path):
 def test_opset_override(tmp_path):
     result = run_export(tmp_path, TinyDetector().eval(), opset=13, dynamic=True)
     assert onnx.load(str(result.release.model_path)).opset_import[0].version == 13 == result.release.opset
+
+
+def test_fp16_asks_devices_for_an_fp16_engine_and_keeps_the_onnx_float32(tmp_path):
+    rel = run_export(tmp_path, TinyDetector().eval(), fp16=True).release
+    assert rel.precision == "fp16" and rel.manifest["fp16"] is True
+    proto = onnx.load(str(rel.model_path))
+    assert {t.data_type for t in proto.graph.initializer if t.dims} == {onnx.TensorProto.FLOAT}

@@ -449,7 +449,11 @@ def reparam_checkpoint(weights: str | Path, out: str | Path) -> dict[str, Any]:
     was_deploy = is_deploy_form(ckpt.model) and bool(getattr(ckpt.model, "yaml", {}).get("fused"))
     deploy = reparameterize(ckpt.model.float())
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, deploy, list(ckpt.names))
+    # Epoch, metrics and the architecture's name travel along, so an export of the
+    # deploy file still records them (and names its release after the cfg).
+    extra = {"cfg": ckpt.cfg_name} if getattr(ckpt, "cfg_name", None) else {}
+    save_checkpoint(out, deploy, list(ckpt.names), epoch=getattr(ckpt, "epoch", -1),
+                    metrics=dict(getattr(ckpt, "metrics", None) or {}), **extra)
     return {
         "source": str(weights),
         "out": str(out),
