@@ -180,3 +180,13 @@ def test_fp16_asks_devices_for_an_fp16_engine_and_keeps_the_onnx_float32(tmp_pat
     assert rel.precision == "fp16" and rel.manifest["fp16"] is True
     proto = onnx.load(str(rel.model_path))
     assert {t.data_type for t in proto.graph.initializer if t.dims} == {onnx.TensorProto.FLOAT}
+
+
+def test_default_release_name():
+    from pathlib import Path
+
+    from y7deploy.model.export import default_name
+
+    assert default_name(Path("runs/train/exp/weights/best.pt"), "yolov7-tiny") == "yolov7-tiny"
+    assert default_name(Path("best.pt"), None) == "best"
+    assert default_name(Path("helmets v2 (final).pt"), "yolov7") == "helmets-v2-final"

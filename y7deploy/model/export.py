@@ -22,6 +22,7 @@ export raises ExportError and no bundle is written.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -245,7 +246,9 @@ def default_name(weights: Path, cfg_name: str | None) -> str:
     """The checkpoint's stem, unless it is a generic training output name (best.pt), then the cfg's."""
     stem = weights.stem
     generic = stem in {"best", "last", "weights", "model", "deploy"} or stem.startswith(("epoch", "best_", "last_"))
-    return cfg_name if (generic and cfg_name) else stem
+    chosen = cfg_name if (generic and cfg_name) else stem
+    # A file name may hold anything; a release name becomes a directory on every device.
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", chosen).strip("-._") or "model"
 
 
 def export_model(
