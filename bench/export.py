@@ -10,6 +10,7 @@ model and input, after warm-up, and their ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -70,7 +71,8 @@ def main() -> None:
     with torch.inference_mode():
         eager_ms = median_ms(lambda: deploy(xt), args.runs)
         train_ms = median_ms(lambda: train_form(xt), args.runs)
-    print(f"latency b1 {size}x{size}, {args.threads} threads, median of {args.runs}:")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"latency b1 {size}x{size}, {args.threads} threads, median of {args.runs} (load average {load}):")
     print(f"  onnxruntime CPU          {ort_ms:8.1f} ms")
     print(f"  PyTorch eager (deploy)   {eager_ms:8.1f} ms   ratio eager/ort {eager_ms / ort_ms:.2f}x")
     print(f"  PyTorch eager (training) {train_ms:8.1f} ms   ratio eager/ort {train_ms / ort_ms:.2f}x")

@@ -26,6 +26,7 @@ Manifest (``schema`` 1), flat so templates can use it directly::
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -277,7 +278,13 @@ def write_release(
 def _swap_into_place(staging: Path, final: Path) -> None:
     """Rename the finished bundle to its id; an old one (force) moves aside first, then goes."""
     if not final.exists():
-        os.rename(staging, final)
+        try:
+            os.rename(staging, final)
+        except OSError as exc:  # another export of the same id got there first
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise UserError(f"release {final.name} appeared at {final} while this one was written; "
+                                "releases are immutable (use --force to replace it)") from None
+            raise
         return
     retired = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
     os.rename(final, retired / final.name)

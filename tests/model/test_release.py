@@ -114,3 +114,26 @@ def test_list_and_find(tmp_path, onnx_file):
 def test_unsafe_version_refused(bad):
     with pytest.raises(UserError, match="release version"):
         release_id("yolov7", bad)
+
+
+def test_racing_writer_does_not_clobber(tmp_path, onnx_file, monkeypatch):
+    """A second writer that finds the id taken at rename time gets a UserError, the first bundle stays."""
+    import y7deploy.release as release
+
+    root = tmp_path / "releases"
+    first = make(root, onnx_file)
+    real_exists = Path.exists  # the check before writing misses the bundle, as if it landed just after
+    monkeypatch.setattr(release.Path, "exists", lambda self: False if self == first.path else real_exists(self))
+    with pytest.raises(UserError, match="appeared at"):
+        make(root, onnx_file)
+    monkeypatch.undo()
+    assert open_release(first.path).id == "yolov7-tiny-1.0.0"
+    assert sorted(p.name for p in root.iterdir()) == ["yolov7-tiny-1.0.0"]
+
+
+def test_release_module_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, y7deploy.release; sys.exit('torch' in sys.modules or 'onnx' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
