@@ -51,8 +51,29 @@ def unmount(point: str) -> None:
 GUEST_IF = "eth0"  # the host's side of its link, as on a Jetson
 
 
+CGROUP_HIERARCHIES = ("systemd", "unified")  # what a container's systemd manages here
+
+
+def cgroup_dir(hierarchy: str, lab: str, host: str | None = None) -> Path:
+    base = Path("/sys/fs/cgroup") / hierarchy / "y7deploy-lab" / lab
+    return base / host if host else base
+
+
+def remove_cgroups(lab: str) -> None:
+    """Remove the lab's cgroups (bottom-up: a cgroup dir goes only with rmdir, when empty)."""
+    for hierarchy in CGROUP_HIERARCHIES:
+        top = cgroup_dir(hierarchy, lab)
+        if not top.exists():
+            continue
+        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
 def start(*, merged: Path, machine: str, hostname: str, host_if: str, firmware: Path,
-          marker: str, console_log: Path) -> None:
+          marker: str, console_log: Path, lab: str) -> None:
     """Boot the container in the background, detached from us (it outlives `lab up`).
 
     nspawn creates the veth pair itself (`--network-veth-extra`): handing it one we made
@@ -65,10 +86,17 @@ def start(*, merged: Path, machine: str, hostname: str, host_if: str, firmware: 
         f"--bind-ro={firmware}:/sys/firmware", "--link-journal=no", "--resolv-conf=off",
         "--timezone=off", "--console=read-only", marker,
     ]
+    # Without a host systemd, nspawn --keep-unit puts the container in nspawn's own
+    # cgroup; containers sharing one trip over each other's units (exit 219/CGROUP).
+    # So each nspawn first moves into a cgroup of its own.
+    dirs = [str(cgroup_dir(h, lab, hostname)) for h in CGROUP_HIERARCHIES
+            if Path("/sys/fs/cgroup", h, "cgroup.procs").exists()]
+    wrapper = 'for d in "$0" "$1"; do [ -n "$d" ] && mkdir -p "$d" && echo $$ > "$d/cgroup.procs"; done; shift; exec "$@"'
+    dirs = (dirs + ["", ""])[:2]
     with open(console_log, "ab") as log:
         # setsid -f: nspawn is re-parented to init, so it never becomes our zombie.
-        subprocess.run(["setsid", "-f", *cmd], stdin=subprocess.DEVNULL, stdout=log,
-                       stderr=subprocess.STDOUT, check=True)
+        subprocess.run(["setsid", "-f", "/bin/sh", "-c", wrapper, *dirs, *cmd],
+                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
 def nspawn_pids(marker: str, machine: str | None = None) -> list[int]:
@@ -121,8 +149,11 @@ GUEST_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 def run(leader: int, command: list[str] | str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     if isinstance(command, str):
         command = ["/bin/sh", "-c", command]
-    return subprocess.run(nsenter_cmd(leader, command), capture_output=True, text=True,
-                          env=GUEST_ENV, timeout=timeout, **kw)
+    kw.setdefault("text", True)
+    if kw["text"]:
+        kw.setdefault("errors", "replace")
+    return subprocess.run(nsenter_cmd(leader, command), capture_output=True, env=GUEST_ENV,
+                          timeout=timeout, **kw)
 
 
 def wait_booted(leader: int, timeout: float) -> str:

@@ -136,7 +136,7 @@ class Lab:
                     systemd = "unresponsive"
             rows.append({
                 "host": h.name, "address": h.address, "profile": h.profile,
-                "state": systemd, "ssh": "ok" if _ssh_banner(h.address, 2.0) else "down",
+                "state": systemd, "ssh": "ok" if sshd_answers(h.address, 2.0) else "down",
                 "faults": sorted(state.get("faults", {}).get(h.name, [])),
             })
         return rows
@@ -159,6 +159,23 @@ class Lab:
              **kw) -> subprocess.CompletedProcess:
         """Run a command as root inside a host (not over SSH): for tests and faults."""
         return container.run(self._leader(self.host(host)), command, timeout=timeout, **kw)
+
+    def put(self, host: str, path: str, data: bytes | str, mode: int = 0o644,
+            owner: str = "root") -> None:
+        """Write a file inside a host as root (parent dirs created)."""
+        data = data.encode() if isinstance(data, str) else data
+        script = (f'mkdir -p "$(dirname {path!r})" && cat > {path!r} && chmod {mode:o} {path!r} '
+                  f'&& chown {owner}: {path!r}')
+        proc = self.root(host, script, input=data, text=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{host}: writing {path} failed: {proc.stderr.decode(errors='replace')}")
+
+    def get(self, host: str, path: str) -> bytes:
+        """Read a file inside a host as root."""
+        proc = self.root(host, ["cat", path], text=False)
+        if proc.returncode != 0:
+            raise FileNotFoundError(f"{host}:{path}: {proc.stderr.decode(errors='replace').strip()}")
+        return proc.stdout
 
     def leader(self, host: str) -> int:
         """The host's PID 1 as seen from this machine."""
@@ -195,7 +212,8 @@ class Lab:
             container.start(merged=d / "merged", machine=self.names.machine(h.name),
                             hostname=h.name, host_if=self.names.veth_host(h.index),
                             firmware=self.state_dir / "profiles" / h.profile / "firmware",
-                            marker=self.names.marker, console_log=d / "console.log")
+                            marker=self.names.marker, console_log=d / "console.log",
+                            lab=self.name)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             list(pool.map(self._wait_ready, hosts))
 
@@ -264,7 +282,7 @@ class Lab:
         state = container.wait_booted(leader, max(1.0, deadline - time.monotonic()))
         if state not in ("running", "degraded"):
             raise RuntimeError(f"{h.name}: systemd did not finish booting (state {state!r})")
-        while not _ssh_banner(h.address, 1.0):
+        while not sshd_answers(h.address, 1.0):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{h.name}: sshd does not answer on {h.address}:22")
             time.sleep(0.2)
@@ -299,6 +317,7 @@ class Lab:
             list(pool.map(container.kill, pids))
         for point in container.mounts_under(self.state_dir):
             container.unmount(point)
+        container.remove_cgroups(self.name)
         for link in network.links_with_prefix(self.names.prefix):
             network.delete_link(link)
         if self.state_dir.exists():
@@ -355,7 +374,7 @@ def _chroot(root: Path, cmd: list[str], stdin: str | None = None) -> None:
         raise RuntimeError(f"chroot {root} {' '.join(cmd)}: {proc.stderr.strip()}")
 
 
-def _ssh_banner(address: str, timeout: float) -> bool:
+def sshd_answers(address: str, timeout: float = 2.0) -> bool:
     """True when sshd answers with its version banner (a TCP accept alone is not enough)."""
     try:
         with socket.create_connection((address, 22), timeout=timeout) as s:

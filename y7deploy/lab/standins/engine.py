@@ -1,2 +1,169 @@
-#!/usr/bin/python3
-print("stub")
+"""Shared by the lab's trtexec and deepstream-app stand-ins (test doubles, not NVIDIA code).
+
+A stand-in "engine" is a small file: a magic line, a JSON header recording what a real
+TensorRT plan is tied to (TensorRT version, GPU compute capability) and what it was
+built from (ONNX sha256, precision, batch profile), then filler bytes.
+"""
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import time
+
+MAGIC = b"Y7LAB-TRT-PLAN 1\n"
+PROFILE_FILE = "/etc/y7deploy-lab/profile.json"
+SETTINGS_DIR = "/etc/y7deploy-lab"
+
+
+def profile():
+    with open(PROFILE_FILE) as f:
+        return json.load(f)
+
+
+def setting(name, default):
+    """A number from /etc/y7deploy-lab/NAME: how tests tune build time, FPS and so on."""
+    try:
+        with open(os.path.join(SETTINGS_DIR, name)) as f:
+            return float(f.read().strip())
+    except (OSError, ValueError):
+        return default
+
+
+def trt_tag(version):
+    """8.2.1.9 -> v8201, 10.3.0.30 -> v100300, as trtexec prints it."""
+    major, minor, patch = (int(x) for x in version.split(".")[:3])
+    return f"v{major}{minor:02d}{patch:02d}" if major >= 10 else f"v{major}{minor}{patch:02d}"
+
+
+def stamp():
+    return datetime.datetime.now().strftime("%m/%d/%Y-%H:%M:%S")
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write(path, header):
+    body = json.dumps(header, sort_keys=True).encode()
+    filler = hashlib.sha256(body).digest() * 512  # 16 KiB, stands for the plan itself
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(MAGIC + body + b"\n" + filler)
+    os.replace(tmp, path)
+
+
+def read(path):
+    """The header of an engine file, or None when the file is not a plan at all."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 16)
+    if not data.startswith(MAGIC):
+        return None
+    try:
+        return json.loads(data[len(MAGIC):].split(b"\n", 1)[0])
+    except ValueError:
+        return None
+
+
+def incompatibility(header, prof):
+    """The TensorRT runtime's own refusal text for a plan from elsewhere, or None."""
+    if header is None:
+        return ["1: [stdArchiveReader.cpp::StdArchiveReader::32] Error Code 1: Serialization "
+                "(Serialization assertion magicTagRead == kMAGIC_TAG failed.Magic tag does not match)",
+                "4: [runtime.cpp::deserializeCudaEngine::66] Error Code 4: Internal Error "
+                "(Engine deserialization failed.)"]
+    mine, theirs = prof["tensorrt"], header.get("tensorrt", "0.0.0.0")
+    if mine.split(".")[:3] != theirs.split(".")[:3]:
+        three = lambda v: ".".join(v.split(".")[:3])
+        return [f"6: The engine plan file is not compatible with this version of TensorRT, "
+                f"expecting library version {three(mine)} got {three(theirs)}, please rebuild.",
+                "4: [runtime.cpp::deserializeCudaEngine::50] Error Code 4: Internal Error "
+                "(Engine deserialization failed.)"]
+    if header.get("compute") != prof["compute"]:
+        return [f"6: The engine plan file is generated on an incompatible device, expecting "
+                f"compute {prof['compute']} got compute {header.get('compute')}, please rebuild.",
+                "4: [runtime.cpp::deserializeCudaEngine::50] Error Code 4: Internal Error "
+                "(Engine deserialization failed.)"]
+    return None
+
+
+def log_event(path, record):
+    """Append one JSON line (under a lock) so tests can count builds and rebuilds."""
+    record = dict(record, time=time.time(), pid=os.getpid())
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(record) + "\n")
+
+
+# --- just enough protobuf to read an ONNX ModelProto's graph inputs -------------------
+
+def _varint(buf, i):
+    shift = result = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def _fields(buf):
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if num == 0:
+            raise ValueError("field number 0")
+        if wire == 0:
+            val, i = _varint(buf, i)
+        elif wire == 1:
+            val, i = buf[i:i + 8], i + 8
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            if i + n > len(buf):
+                raise ValueError("truncated field")
+            val, i = buf[i:i + n], i + n
+        elif wire == 5:
+            val, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        if i > len(buf):
+            raise ValueError("truncated field")
+        yield num, val
+
+
+def onnx_inputs(path):
+    """[(name, [dim or symbolic name, ...]), ...] of the graph inputs; ValueError if not ONNX."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    fields = list(_fields(buf))
+    nums = {n for n, _ in fields}
+    if 1 not in nums or 7 not in nums:  # ir_version and graph are required
+        raise ValueError("not an ONNX ModelProto")
+    graph = [v for n, v in fields if n == 7][-1]
+    initializers = {bytes(dict(_fields(v)).get(8, b"")) for n, v in _fields(graph) if n == 5}
+    inputs = []
+    for n, vi in _fields(graph):
+        if n != 11:
+            continue
+        vf = dict(_fields(vi))
+        name = bytes(vf.get(1, b"")).decode()
+        if name.encode() in initializers:
+            continue
+        dims = []
+        tensor = dict(_fields(vf.get(2, b""))).get(1, b"")
+        shape = [v for k, v in _fields(tensor) if k == 2]
+        for dn, dv in (_fields(shape[0]) if shape else []):
+            if dn == 1:
+                d = dict(_fields(dv))
+                dims.append(d[1] if 1 in d else bytes(d.get(2, b"?")).decode())
+        inputs.append((name, dims))
+    return inputs

@@ -1,0 +1,74 @@
+"""`lab down` leaves nothing of the lab behind, also after a `lab up` killed half-way.
+
+Uses a small lab of its own so the shared lab stays up.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from y7deploy.lab import Lab, container, network
+
+pytestmark = pytest.mark.lab
+
+
+def leftovers(lab: Lab) -> dict:
+    return {
+        "links": network.links_with_prefix(lab.names.prefix),
+        "mounts": container.mounts_under(lab.state_dir),
+        "processes": container.nspawn_pids(lab.names.marker),
+        "state": lab.state_dir.exists(),
+        "cgroups": [str(container.cgroup_dir(h, lab.name)) for h in container.CGROUP_HIERARCHIES
+                    if container.cgroup_dir(h, lab.name).exists()],
+    }
+
+
+NOTHING = {"links": [], "mounts": [], "processes": [], "state": False, "cgroups": []}
+
+
+@pytest.fixture
+def small_lab(lab):
+    """A lab named after the shared one (which this run holds a lease on), so parallel
+    runs never collide and a killed run's leftovers are cleared by the next."""
+    small = Lab(f"{lab.name}-down")
+    yield small
+    small.down(log=lambda *_: None)
+
+
+def test_down_after_a_killed_up_leaves_nothing(small_lab):
+    code = (f"from y7deploy.lab import Lab; Lab({small_lab.name!r}).up(hosts=2, "
+            "profiles=['nano-jp461', 'orin-nano-jp61'])")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(container.nspawn_pids(small_lab.names.marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # half-way: containers booting, inventory not written
+    proc.wait()
+    left = leftovers(small_lab)
+    assert left["processes"] and left["mounts"] and left["links"]
+
+    # The next `up` of the same name starts by clearing what the killed one left.
+    small_lab.up(hosts=1, profiles=["xavier-nx-jp513"], log=lambda *_: None)
+    assert [r["state"] for r in small_lab.status()] == ["running"]
+    assert len(container.nspawn_pids(small_lab.names.marker)) == 1
+
+    small_lab.down(log=lambda *_: None)
+    assert leftovers(small_lab) == NOTHING
+    assert not network.link_exists(small_lab.names.bridge)
+
+
+def test_not_root_is_one_clear_line(tmp_path):
+    y7 = Path(sys.executable).parent / "y7deploy"
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           str(y7), "lab", "up", "--name", "y7notroot"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: the lab needs root (containers, bridges and mounts): run it as root"]

@@ -1,0 +1,217 @@
+"""The NVIDIA stand-ins accept and refuse what the real programs of each version do."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+pytestmark = pytest.mark.lab
+TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
+WORK = "/opt/y7deploy/standin-test"
+SHAPES = "--minShapes=images:1x3x32x32 --optShapes=images:2x3x32x32 --maxShapes=images:4x3x32x32"
+
+
+def tiny_onnx(batch) -> bytes:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 32, 32])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 3, 32, 32])
+    w = numpy_helper.from_array(np.ones((1,), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Mul", ["images", "w"], ["output"])], "g", [x], [y],
+                              initializer=[w])
+    return onnx.helper.make_model(graph).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def models(lab):
+    for h in lab.hosts:
+        lab.put(h.name, f"{WORK}/dyn.onnx", tiny_onnx("batch"))
+        lab.put(h.name, f"{WORK}/static.onnx", tiny_onnx(1))
+        lab.put(h.name, f"{WORK}/notonnx.onnx", b"this is not a protobuf\n")
+    yield
+    for h in lab.hosts:
+        lab.root(h.name, f"rm -rf {WORK}")
+
+
+def trtexec(lab, host, args):
+    return lab.root(host, f"cd {WORK} && {TRTEXEC} {args}")
+
+
+def builds(lab, host) -> int:
+    log = lab.root(host, "cat /var/log/trtexec-standin.log 2>/dev/null").stdout
+    return sum(1 for line in log.splitlines() if json.loads(line)["result"] == "built")
+
+
+def test_workspace_flag_per_tensorrt_version(lab, lab_host, models):
+    nano, xavier, orin = (lab_host(p).name for p in ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61"))
+    ok = trtexec(lab, nano, f"--onnx=dyn.onnx --saveEngine=w.engine --workspace=1024 {SHAPES}")
+    assert ok.returncode == 0 and "&&&& PASSED TensorRT.trtexec [TensorRT v8201]" in ok.stdout
+    deprecated = trtexec(lab, xavier, f"--onnx=dyn.onnx --saveEngine=w.engine --workspace=1024 {SHAPES}")
+    assert deprecated.returncode == 0
+    assert "--workspace flag has been deprecated by --memPoolSize flag." in deprecated.stdout
+    gone = trtexec(lab, orin, f"--onnx=dyn.onnx --saveEngine=w.engine --workspace=1024 {SHAPES}")
+    assert gone.returncode == 1
+    assert "[E] Unknown option: --workspace 1024" in gone.stdout
+    assert "&&&& FAILED TensorRT.trtexec [TensorRT v100300]" in gone.stdout
+
+
+def test_mempoolsize_flag_per_tensorrt_version(lab, lab_host, models):
+    nano, xavier, orin = (lab_host(p).name for p in ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61"))
+    missing = trtexec(lab, nano, "--onnx=static.onnx --memPoolSize=workspace:1024")
+    assert missing.returncode == 1 and "Unknown option: --memPoolSize workspace:1024" in missing.stdout
+    assert trtexec(lab, xavier, "--onnx=static.onnx --memPoolSize=workspace:1024").returncode == 0
+    assert trtexec(lab, orin, "--onnx=static.onnx --memPoolSize=workspace:2G").returncode == 0
+    bad_pool = trtexec(lab, orin, "--onnx=static.onnx --memPoolSize=scratch:1024")
+    assert bad_pool.returncode == 1 and "Unknown memory pool: scratch" in bad_pool.stdout
+
+
+def test_missing_and_non_onnx_models_are_refused(lab, lab_host, models):
+    host = lab_host("agx-orin-jp62").name
+    gone = trtexec(lab, host, "--onnx=nothere.onnx --saveEngine=x.engine")
+    assert gone.returncode == 1 and "Could not open file nothere.onnx" in gone.stdout
+    junk = trtexec(lab, host, "--onnx=notonnx.onnx --saveEngine=x.engine")
+    assert junk.returncode == 1 and "Failed to parse onnx file" in junk.stdout
+    assert lab.root(host, f"test -e {WORK}/x.engine").returncode != 0
+
+
+def test_int8_without_calib_warns_and_engine_header_records_the_build(lab, lab_host, models):
+    host = lab_host("orin-nano-jp61").name
+    before = builds(lab, host)
+    proc = trtexec(lab, host, f"--onnx=dyn.onnx --int8 --saveEngine=i8.engine {SHAPES}")
+    assert proc.returncode == 0
+    assert "[W] [TRT] Calibrator is not being used." in proc.stdout
+    assert builds(lab, host) == before + 1
+    raw = lab.get(host, f"{WORK}/i8.engine")
+    header = json.loads(raw.split(b"\n")[1])
+    sha = lab.root(host, f"sha256sum {WORK}/dyn.onnx").stdout.split()[0]
+    assert header["tensorrt"] == "10.3.0.30" and header["compute"] == "8.7"
+    assert header["precision"] == "int8" and header["batch"] == {"min": 1, "opt": 2, "max": 4}
+    assert header["onnx_sha256"] == sha
+
+
+def test_build_time_is_configurable(lab, lab_host, models):
+    host = lab_host("xavier-nx-jp513").name
+    lab.put(host, "/etc/y7deploy-lab/trtexec-build-seconds", "1.5\n")
+    try:
+        elapsed = lab.root(host, f"cd {WORK} && s=$(date +%s%N); {TRTEXEC} --onnx=static.onnx "
+                                 "--saveEngine=s.engine >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 ))")
+        assert int(elapsed.stdout.strip()) >= 1500
+    finally:
+        lab.put(host, "/etc/y7deploy-lab/trtexec-build-seconds", "0\n")
+
+
+APP_CONFIG = """\
+[application]
+enable-perf-measurement=1
+perf-measurement-interval-sec=1
+
+[source0]
+enable=1
+type=3
+uri=file:///opt/nvidia/deepstream/deepstream/samples/streams/sample_1080p_h264.mp4
+num-sources=1
+
+[sink0]
+enable=1
+type=1
+sync=0
+
+[primary-gie]
+enable=1
+gie-unique-id=1
+config-file=config_infer_primary.txt
+"""
+
+INFER_CONFIG = """\
+[property]
+gpu-id=0
+net-scale-factor=0.0039215697906911373
+onnx-file=static.onnx
+model-engine-file={engine}
+labelfile-path=labels.txt
+batch-size=1
+network-mode=2
+num-detected-classes={classes}
+network-type=0
+cluster-mode=2
+parse-bbox-func-name=NvDsInferParseYolo
+
+[class-attrs-all]
+pre-cluster-threshold=0.25
+"""
+
+
+def run_app(lab, host, engine, classes=2, seconds=2.5):
+    lab.put(host, f"{WORK}/app.txt", APP_CONFIG)
+    lab.put(host, f"{WORK}/config_infer_primary.txt", INFER_CONFIG.format(engine=engine, classes=classes))
+    lab.put(host, f"{WORK}/labels.txt", "person\ncar\n")
+    lab.root(host, ": > /var/log/deepstream-standin.log")
+    proc = lab.root(host, f"cd {WORK} && timeout --preserve-status -s TERM {seconds} deepstream-app -c app.txt")
+    events = [json.loads(l)["event"] for l in lab.get(host, "/var/log/deepstream-standin.log").splitlines()]
+    return proc, events
+
+
+def test_deepstream_app_refuses_a_wrong_device_engine_and_reports_the_rebuild(lab, lab_host, models):
+    nano, orin = lab_host("nano-jp461").name, lab_host("orin-nano-jp61").name
+    assert trtexec(lab, orin, "--onnx=static.onnx --fp16 --saveEngine=orin.engine").returncode == 0
+    lab.put(nano, f"{WORK}/orin.engine", lab.get(orin, f"{WORK}/orin.engine"))
+    proc, events = run_app(lab, nano, "orin.engine")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("The engine plan file is not compatible with this version of TensorRT, expecting "
+            "library version 8.2.1 got 10.3.0, please rebuild.") in proc.stdout
+    assert "Trying to create engine from model files" in proc.stdout
+    assert "engine-rebuild" in events and "engine-loaded" not in events
+    assert "**PERF:" in proc.stdout and "App run successful" in proc.stdout
+
+
+def test_deepstream_app_refuses_an_engine_of_another_gpu(lab, lab_host, models):
+    orin, agx = lab_host("orin-nano-jp61").name, lab_host("agx-orin-jp62").name
+    assert trtexec(lab, orin, "--onnx=static.onnx --fp16 --saveEngine=o.engine").returncode == 0
+    # Same TensorRT 10.3 on both; make the plan claim another compute capability.
+    raw = lab.get(orin, f"{WORK}/o.engine").replace(b'"compute": "8.7"', b'"compute": "7.2"')
+    lab.put(agx, f"{WORK}/o.engine", raw)
+    proc, events = run_app(lab, agx, "o.engine")
+    assert "generated on an incompatible device, expecting compute 8.7 got compute 7.2" in proc.stdout
+    assert "engine-rebuild" in events
+
+
+def test_deepstream_app_loads_a_matching_engine_without_rebuilding(lab, lab_host, models):
+    host = lab_host("xavier-nx-jp513").name
+    assert trtexec(lab, host, "--onnx=static.onnx --fp16 --saveEngine=x.engine").returncode == 0
+    proc, events = run_app(lab, host, "x.engine")
+    assert proc.returncode == 0
+    assert f"deserialized trt engine from :{WORK}/x.engine" in proc.stdout
+    assert events[:2] == ["engine-loaded", "running"] and "engine-rebuild" not in events
+    perf = [l for l in proc.stdout.splitlines() if l.startswith("**PERF:")]
+    assert perf[0].split() == ["**PERF:", "FPS", "0", "(Avg)"] and len(perf) >= 2
+
+
+def test_deepstream_app_checks_classes_against_labels(lab, lab_host, models):
+    host = lab_host("xavier-nx-jp513").name
+    proc, events = run_app(lab, host, "x.engine", classes=80)
+    assert proc.returncode != 0
+    assert "labels-mismatch" in events
+
+
+def test_parser_makefile_needs_cuda_ver_and_builds_a_shared_object(lab, lab_host):
+    host = lab_host("xavier-nx-jp513").name
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(lab.deepstream_yolo_src), arcname="DeepStream-Yolo")
+    lab.put(host, "/home/jetson/src.tar", buf.getvalue(), owner="jetson")
+    lab.root(host, "cd /home/jetson && rm -rf DeepStream-Yolo && tar xf src.tar && chown -R jetson: DeepStream-Yolo")
+    make = "cd /home/jetson/DeepStream-Yolo && runuser -u jetson -- make -C nvdsinfer_custom_impl_Yolo"
+    unset = lab.root(host, make)
+    assert unset.returncode != 0 and '"CUDA_VER is not set"' in unset.stderr
+    wrong = lab.root(host, f"{make} CUDA_VER=12.6")
+    assert wrong.returncode != 0 and "cuda_runtime_api.h: No such file or directory" in wrong.stderr
+    built = lab.root(host, f"{make} CUDA_VER=11.4")
+    assert built.returncode == 0, built.stderr
+    so = "/home/jetson/DeepStream-Yolo/nvdsinfer_custom_impl_Yolo/libnvdsinfer_custom_impl_Yolo.so"
+    assert lab.get(host, so)[:4] == b"\x7fELF"
+    assert "NvDsInferParseYolo" in lab.root(host, f"nm -D --defined-only {so}").stdout
