@@ -172,6 +172,26 @@ def test_unknown_upstream_class_is_refused(make_model, upstream_save, tmp_path):
         load_checkpoint(path)
 
 
+def test_malformed_upstream_object(make_model, upstream_save, tmp_path):
+    model = make_model("yolov7-tiny")
+
+    def cyclic(up):
+        obj = up(model)
+        obj.model[3]._modules["loop"] = obj.model  # a module graph containing itself
+        return {"model": obj}
+
+    with pytest.raises(UserError, match="contains itself"):
+        load_checkpoint(upstream_save(cyclic, tmp_path / "cyclic.pt"))
+
+    def no_cfg(up):
+        obj = up(model)
+        del obj.yaml
+        return {"model": obj, "optimizer": None}
+
+    with pytest.raises(UserError, match=r"no cfg \(.yaml\)"):
+        load_checkpoint(upstream_save(no_cfg, tmp_path / "nocfg.pt"))
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_bad_inputs(make_model, tmp_path):
     with pytest.raises(UserError, match="no such checkpoint file"):

@@ -189,12 +189,18 @@ class LoadedCheckpoint:
         return self.model.yaml
 
 
-def _tensors_of(module: Any, path: Path, prefix: str = "") -> dict[str, torch.Tensor]:
+def _tensors_of(module: Any, path: Path, prefix: str = "",
+                parents: frozenset = frozenset()) -> dict[str, torch.Tensor]:
     """The state dict of an unpickled module, read from its attribute dicts without calling
     any of its methods (its structure comes from the file and is not trusted)."""
+    if id(module) in parents:
+        raise UserError(f"{path}: malformed model: {prefix or 'the model'} contains itself")
     d = getattr(module, "__dict__", {})
     out: dict[str, torch.Tensor] = {}
     skip = d.get("_non_persistent_buffers_set") or set()
+    for kind in ("_parameters", "_buffers", "_modules"):
+        if not isinstance(d.get(kind) or {}, dict):
+            raise UserError(f"{path}: malformed model: {prefix}{kind} is a {type(d[kind]).__name__}")
     for kind in ("_parameters", "_buffers"):
         for name, t in (d.get(kind) or {}).items():
             if t is None or (kind == "_buffers" and name in skip):
@@ -204,7 +210,7 @@ def _tensors_of(module: Any, path: Path, prefix: str = "") -> dict[str, torch.Te
             out[prefix + name] = t
     for name, child in (d.get("_modules") or {}).items():
         if child is not None:
-            out.update(_tensors_of(child, path, f"{prefix}{name}."))
+            out.update(_tensors_of(child, path, f"{prefix}{name}.", parents | {id(module)}))
     return out
 
 
