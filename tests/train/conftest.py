@@ -45,3 +45,57 @@ def quick_hyp(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("hyp") / "hyp.quick.yaml"
     path.write_text(yaml.safe_dump(hyp, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, demo_data, tiny_cfg, quick_hyp):
+    """One short real training run (3 epochs) that several tests inspect."""
+    from y7deploy.train.trainer import TrainOptions, train
+
+    project = tmp_path_factory.mktemp("runs")
+    opt = TrainOptions(data=str(demo_data), cfg=str(tiny_cfg), hyp=str(quick_hyp), epochs=3, batch_size=8,
+                       img_size=96, device="cpu", workers=0, project=str(project), name="short", nbs=8)
+    messages: list[str] = []
+    result = train(opt, say=messages.append)
+    return result, opt, messages
+
+
+@pytest.fixture(scope="session")
+def upstream_checkpoint(tmp_path_factory, tiny_cfg) -> Path:
+    """An upstream-form .pt (strip_optimizer's dict around a pickled models.yolo.Model, 80 classes).
+
+    Made without upstream's code: throwaway modules named models.common / models.yolo hold
+    classes of upstream's names, our modules are re-classed onto them, then torch.save.
+    """
+    import copy
+    import importlib
+    import sys
+
+    from y7deploy.model import yolo
+    from y7deploy.model.yolo import build_model
+
+    root = tmp_path_factory.mktemp("upstream")
+    heads = ("Model", "Detect", "IDetect", "IAuxDetect")
+    common = [n for n in yolo.MODULES if not n.startswith("nn.") and n not in heads]
+    (root / "models").mkdir()
+    (root / "models" / "__init__.py").write_text("")
+    for mod, names in (("common", common), ("yolo", heads)):
+        body = "import torch.nn as nn\n" + "".join(f"class {n}(nn.Module):\n    pass\n" for n in names)
+        (root / "models" / f"{mod}.py").write_text(body)
+    torch.manual_seed(0)
+    model = build_model(str(tiny_cfg), nc=80)
+    path = root / "yolov7-tiny-upstream.pt"
+    sys.path.insert(0, str(root))
+    try:
+        up = copy.deepcopy(model).half()
+        for m in up.modules():
+            if type(m).__module__ == "y7deploy.model.yolo":
+                name = type(m).__name__
+                m.__class__ = getattr(importlib.import_module("models.yolo" if name in heads else "models.common"), name)
+        torch.save({"epoch": -1, "best_fitness": None, "training_results": None, "model": up, "ema": None,
+                    "updates": None, "optimizer": None, "wandb_id": None}, path)
+    finally:
+        sys.path.remove(str(root))
+        for name in ("models", "models.common", "models.yolo"):
+            sys.modules.pop(name, None)
+    return path
