@@ -33,16 +33,10 @@ def cli() -> None:
 
 def _register() -> None:
     """Attach every room's commands. Kept in one place so the whole CLI reads top-down."""
-    import importlib
+    from y7deploy.cli import data, demo, fleet, inventory, lab, model, train
 
-    for name in ("lab", "inventory", "fleet", "model", "data", "train"):
-        try:
-            module = importlib.import_module(f"y7deploy.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"y7deploy.cli.{name}":
-                continue  # that room has no commands yet
-            raise
-        module.register(cli)
+    for room in (lab, inventory, fleet, data, train, model, demo):
+        room.register(cli)
 
 
 _register()
