@@ -25,6 +25,7 @@ Forms understood (``LoadedCheckpoint.kind``):
 from __future__ import annotations
 
 import _compat_pickle
+import functools
 import hashlib
 import io
 import pickle
@@ -72,6 +73,7 @@ def _numpy_globals() -> dict[str, Any]:
     return found
 
 
+@functools.cache
 def _allowed_globals() -> dict[str, Any]:
     """'module.name' -> object for every global a checkpoint may name."""
     import argparse
@@ -112,18 +114,14 @@ class RefusedGlobal(pickle.UnpicklingError):
 class _RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler whose only way to reach code is the allowlist."""
 
-    _allowed: dict[str, Any] | None = None
-
     def find_class(self, module: str, name: str) -> Any:
         # protocol 2 writes Python 2 names (__builtin__.set); the base find_class maps them
         if (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        if _RestrictedUnpickler._allowed is None:
-            _RestrictedUnpickler._allowed = _allowed_globals()
-        qualified = f"{module}.{name}"
-        if qualified in self._allowed:
-            return self._allowed[qualified]
+        allowed = _allowed_globals()
+        if f"{module}.{name}" in allowed:
+            return allowed[f"{module}.{name}"]
         if module.startswith("torch.nn.modules.") and name in _TORCH_NN_CLASSES:
             return getattr(nn, name)
         raise RefusedGlobal(module, name)
@@ -140,9 +138,10 @@ class _SafePickle:
         return _RestrictedUnpickler(file, **kwargs).load()
 
 
-def safe_load(path: Path) -> Any:
-    """Unpickle a torch checkpoint file through the allowlist. Raises UserError."""
-    data = path.read_bytes()
+def safe_load(path: Path, data: bytes | None = None) -> Any:
+    """Unpickle a torch checkpoint file (``data``: its bytes, if already read) through the
+    allowlist. Raises UserError."""
+    data = path.read_bytes() if data is None else data
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = z.namelist()
@@ -341,8 +340,9 @@ def load_checkpoint(path: str | Path, *, cfg: str | dict | None = None, names: l
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint file")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    obj = safe_load(path)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    obj = safe_load(path, data)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         loaded = _ours(obj, path, sha)
     elif isinstance(obj, Model) or (isinstance(obj, dict) and isinstance(obj.get("model"), Model)):
