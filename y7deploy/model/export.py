@@ -9,9 +9,12 @@ a YOLOv7 model whose eval forward returns ``(pred, raw)`` with pred [B, N, 5+nc]
 Why the legacy TorchScript exporter (``dynamo=False``): the torch.export-based
 exporter that torch made the default in 2.9 emits opset 18 and newer and needs
 onnxscript; TensorRT 8.2 (JetPack 4.6, the oldest profile in the fleet) parses
-opsets up to 13. The TorchScript exporter writes exactly the opset asked for. Its
-DeprecationWarning is expected and silenced here. Default opset 12, the one
-DeepStream-Yolo's own exporter uses, which every TensorRT from 7.x on parses.
+opsets up to 13. The TorchScript exporter writes exactly the opset asked for. In
+torch 2.13 it still works and only warns (DeprecationWarning: "legacy
+TorchScript-based ONNX export"); the warning is silenced here. When torch removes
+it, the way forward is the dynamo exporter plus an opset down-conversion, checked
+by the same verification. Default opset 12, the one DeepStream-Yolo's own
+exporter uses, which every TensorRT from 7.x on parses.
 
 Verification is not optional: onnx.checker, then onnxruntime on a fixed input must
 agree with the PyTorch deploy model (boxes within 1e-3 of the image size, scores
@@ -116,8 +119,8 @@ def export_onnx(
     sample = torch.zeros(1 if dynamic else batch, 3, *img_size)
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
     with warnings.catch_warnings(), torch.no_grad():
-        # The legacy exporter's deprecation notice and tracer warnings about the
-        # grid cache in Detect are expected; verification below is the real check.
+        # The legacy exporter's deprecation notice and the tracer's warnings about
+        # shapes turned into constants are expected; verification is the real check.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             head,
@@ -164,7 +167,7 @@ def simplify(file: Path) -> None:
 
 @dataclass(frozen=True)
 class Verification:
-    """How far onnxruntime's answer was from PyTorch's, per batch size tried."""
+    """How far onnxruntime's answer was from PyTorch's, worst over every batch size tried."""
 
     batches: tuple[int, ...]
     max_box_error: float  # pixels
