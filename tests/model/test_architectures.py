@@ -147,6 +147,10 @@ def test_cfg_rows_are_checked(make_cfg):
     with pytest.raises(UserError, match="unknown activation 'nn.GELU"):
         build_model(cfg)
     cfg = make_cfg("yolov7-tiny")
+    cfg["backbone"][1][3] = [64, 3, 2, None, 1, "nn.LeakyReLU(0.1)", "extra"]
+    with pytest.raises(UserError, match="row 1: Conv with arguments .* does not build"):
+        build_model(cfg)
+    cfg = make_cfg("yolov7-tiny")
     cfg["backbone"][2][0] = 40
     with pytest.raises(UserError, match="row 2: 'from' 40"):
         build_model(cfg)

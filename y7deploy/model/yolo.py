@@ -403,7 +403,11 @@ def parse_model(d: dict, ch: int) -> tuple[nn.Sequential, list[int]]:
             c2 = c_in * 4
         else:
             c2 = c_in
-        module = nn.Sequential(*[m(*args) for _ in range(n)]) if n > 1 else m(*args)
+        try:
+            module = nn.Sequential(*[m(*args) for _ in range(n)]) if n > 1 else m(*args)
+        except (TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise UserError(f"{where}: {name} with arguments {args[:2 if m in HEADS else None]!r} does not build: "
+                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         module.i, module.f, module.type = i, f, name
         save.extend(x % i for x in ([f] if isinstance(f, int) else f) if x != -1)
         layers.append(module)
