@@ -190,3 +190,12 @@ def test_default_release_name():
     assert default_name(Path("runs/train/exp/weights/best.pt"), "yolov7-tiny") == "yolov7-tiny"
     assert default_name(Path("best.pt"), None) == "best"
     assert default_name(Path("helmets v2 (final).pt"), "yolov7") == "helmets-v2-final"
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_lab_trtexec_reads_the_input_binding(tmp_path, dynamic):
+    """The lab's trtexec stand-in reads graph inputs the way trtexec does; our bundle must suit it."""
+    from y7deploy.lab.standins.engine import onnx_inputs
+
+    rel = run_export(tmp_path, TinyDetector().eval(), dynamic=dynamic, batch=1).release
+    assert onnx_inputs(rel.model_path) == [("input", ["batch" if dynamic else 1, 3, 64, 96])]
