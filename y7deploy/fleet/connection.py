@@ -7,7 +7,7 @@ no extra round trips. Each command costs one channel open and one exec request.
 
 Public API (used by the runner, modules and facts):
 
-    Connection(spec, *, accept_new_host_keys=False, connect_timeout=None, retries=2)
+    Connection(spec, *, accept_new_host_keys=False, connect_timeout=None, retries=2, link_timeout=20)
         .open() -> Connection          connect now (otherwise the first command does)
         .run(command, *, sudo=False, stdin=None, timeout=None, env=None) -> Result
         .put_bytes(data, remote, *, mode=None, sudo=False) -> bool   changed?
@@ -59,7 +59,7 @@ WINDOW_SIZE = 16 * 1024 * 1024  # how much the host may send us before we acknow
 READ_CHUNK = 1 << 20
 # AES-GCM first: one AEAD call per packet, no separate HMAC pass in Python.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
-TCP_USER_TIMEOUT_MS = 20_000  # unacknowledged data for this long = link lost
+LINK_TIMEOUT = 20.0  # seconds of unacknowledged data (TCP_USER_TIMEOUT) before the link counts as lost
 
 T = TypeVar("T")
 
@@ -108,6 +108,7 @@ class Connection:
         connect_timeout: float | None = None,
         retries: int = 2,
         backoff: float = 0.3,
+        link_timeout: float = LINK_TIMEOUT,
     ) -> None:
         if connect_timeout is not None:
             spec = replace(spec, connect_timeout=connect_timeout, jump=tuple(
@@ -117,6 +118,7 @@ class Connection:
         self.accept_new = accept_new_host_keys or spec.strict_host_key_checking == "accept-new"
         self.retries = retries
         self.backoff = backoff
+        self.link_timeout = link_timeout
         self._transport: paramiko.Transport | None = None
         self._jumps: list[Connection] = []
         self._lock = threading.Lock()
@@ -184,7 +186,7 @@ class Connection:
             raise Unreachable(self.name, f"connect to {spec.host}:{spec.port}: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(self.link_timeout * 1000))
         return sock
 
     def _jump_transport(self) -> paramiko.Transport | None:

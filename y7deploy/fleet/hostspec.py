@@ -161,7 +161,7 @@ def host_spec(
 
     spec = HostSpec(
         name=name,
-        host=str(_first(cfg.get("hostname"), target)) if not v.get("ansible_host") else target,
+        host=str(_first(cfg.get("hostname"), target)),
         port=port,
         user=str(user) if user else getpass.getuser(),
         key_files=tuple(dict.fromkeys(keys)),
