@@ -313,8 +313,9 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
         resolve_cfg(opt.cfg)  # unknown cfg -> UserError now, not after loading data
 
     # -- device and processes ------------------------------------------------------------
+    device = select_device(opt.device, opt.batch_size)  # also refuses CUDA asked for but absent
     if world > 1:
-        cuda = torch.cuda.is_available() and opt.device != "cpu"
+        cuda = device.type == "cuda"
         if cuda:
             torch.cuda.set_device(local_rank)
             device = torch.device("cuda", local_rank)
@@ -322,8 +323,6 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
             device = torch.device("cpu")
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if cuda else "gloo")
-    else:
-        device = select_device(opt.device, opt.batch_size)
     cuda = device.type == "cuda"
     seed_everything(opt.seed + 1 + max(rank, 0))
 
@@ -414,12 +413,15 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
 
         plot_labels(labels, names, save_dir / "labels.png")
     nb = len(loader)
-    nw = max(round(hyp["warmup_epochs"] * nb), min(100, nb * opt.epochs // 2)) if hyp["warmup_epochs"] > 0 else 0
+    # upstream warms up for at least 1000 iterations; a short run on a small set would never leave
+    # warmup, so the floor is capped at a fifth of the run
+    nw = max(round(hyp["warmup_epochs"] * nb), min(1000, nb * opt.epochs // 5)) if hyp["warmup_epochs"] > 0 else 0
     compute_loss = build_loss(model, hyp)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
     board = Board(save_dir if main else None, say)
     say(f"Training {opt.cfg or opt.weights} on {len(dataset)} images ({len(val_loader.dataset) if val_loader else 0} val), "
-        f"{device}, batch {total_batch} (x{accumulate} accumulation), img {opt.img_size}, "
+        f"{device}{f' world {world}' if world > 1 else ''}, batch {total_batch} (x{accumulate} accumulation), "
+        f"img {opt.img_size}, "
         f"epochs {start_epoch + 1}..{opt.epochs} -> {save_dir}")
 
     # -- the loop -------------------------------------------------------------------------
