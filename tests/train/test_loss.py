@@ -106,7 +106,7 @@ def test_loss_falls_when_optimised():
     opt = torch.optim.SGD(p, lr=5.0)
     t = targets_for(2)
     first = None
-    for _ in range(15):
+    for _ in range(30):
         opt.zero_grad()
         loss, _ = loss_fn(p, t, torch.zeros(2, 3, 64, 64))
         loss.backward()
