@@ -29,7 +29,7 @@ def register(cli: click.Group) -> None:
     @click.option("--workers", type=int, default=8, show_default=True, help="Data loader processes.")
     @click.option("--project", default="runs/train", show_default=True)
     @click.option("--name", default="exp", show_default=True)
-    @click.option("--resume", is_flag=False, flag_value="", default=None,
+    @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[PATH]",
                   help="Continue the newest run's last.pt (or the run given by --name, or a path).")
     @click.option("--freeze", type=int, multiple=True, help="Freeze layers 0..N-1 (once) or the listed layers.")
     @click.option("--adam", is_flag=True, help="Adam instead of SGD nesterov.")
