@@ -21,7 +21,7 @@ from y7deploy.fleet.connection import (
     quote_argv,
     run_parallel,
 )
-from y7deploy.fleet.hostspec import host_spec, load_ssh_config, parse_ssh_args
+from y7deploy.fleet.hostspec import host_spec, inventory_specs, load_ssh_config, parse_ssh_args
 from y7deploy.fleet.inventory import load_inventory
 
 pytestmark = pytest.mark.lab
@@ -32,8 +32,7 @@ HOSTILE = ["; rm -rf /", "$(touch /tmp/pwned)", "`touch /tmp/pwned`", "a\nb", "i
 
 @pytest.fixture(scope="module")
 def specs(lab):
-    inv = load_inventory(lab.inventory_path)
-    return {h: host_spec(h, inv.host_vars(h)) for h in inv.hosts}
+    return inventory_specs(load_inventory(lab.inventory_path))
 
 
 @pytest.fixture(scope="module")

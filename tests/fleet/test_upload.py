@@ -11,7 +11,7 @@ import pytest
 
 from y7deploy.fleet import transfer
 from y7deploy.fleet.connection import Connection, Unreachable
-from y7deploy.fleet.hostspec import host_spec
+from y7deploy.fleet.hostspec import inventory_specs
 from y7deploy.fleet.inventory import load_inventory
 from y7deploy.fleet.transfer import TransferError, TransferReport, part_name
 
@@ -22,8 +22,7 @@ HOME = "/home/jetson"
 
 @pytest.fixture(scope="module")
 def specs(lab):
-    inv = load_inventory(lab.inventory_path)
-    return {h: host_spec(h, inv.host_vars(h)) for h in inv.hosts}
+    return inventory_specs(load_inventory(lab.inventory_path))
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ name ssh would be given: ansible_host if set, else the inventory name, so
 UserKnownHostsFile, StrictHostKeyChecking and ConnectTimeout all apply.
 
     host_spec(name, hostvars, ssh_config=None) -> HostSpec
+    inventory_specs(inventory, hosts=None, ssh_config=None) -> {name: HostSpec}
 
 Secrets (passwords) are kept out of repr() and never put into messages.
 """
@@ -182,6 +183,13 @@ def host_spec(
     if jump and jump.lower() != "none":
         spec = replace(spec, jump=tuple(_jump_spec(hop, spec, ssh_config) for hop in jump.split(",")))
     return spec
+
+
+def inventory_specs(inventory: Any, hosts: list[str] | None = None,
+                    ssh_config: paramiko.SSHConfig | None = None) -> dict[str, HostSpec]:
+    """HostSpecs of some (default: all) hosts of an Inventory, ~/.ssh/config read once."""
+    config = ssh_config if ssh_config is not None else load_ssh_config()
+    return {h: host_spec(h, inventory.host_vars(h), config) for h in (hosts or inventory.hosts)}
 
 
 def _truthy(value: Any) -> bool:
