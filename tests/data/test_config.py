@@ -62,3 +62,12 @@ def test_missing_folder(tmp_path):
     y.write_text("train: nowhere\nval: nowhere\nnc: 1\nnames: [a]\n")
     with pytest.raises(UserError, match="train path does not exist"):
         load_data_config(y)
+
+
+def test_upstream_cwd_relative_paths_still_work(tmp_path, monkeypatch):
+    _layout(tmp_path)
+    (tmp_path / "cfg").mkdir()
+    y = tmp_path / "cfg" / "data.yaml"
+    y.write_text("train: ./train/images\nval: ./val/images\nnc: 1\nnames: [a]\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_data_config(y).train == ((tmp_path / "train/images").resolve(),)

@@ -2,7 +2,8 @@
 
 Upstream resolves `train`/`val` against the current directory; we resolve a relative
 path against the yaml's own directory, so a dataset folder can be moved or used from
-anywhere. Each of `train`/`val` is a folder of images, a .txt list of image paths
+anywhere (an upstream yaml whose paths only exist relative to the current directory
+still works: that is tried second). Each of `train`/`val` is a folder of images, a .txt list of image paths
 (relative lines resolved against the list's folder), or a list of those.
 """
 
@@ -73,7 +74,15 @@ def load_data_config(path: str | Path, check_images: bool = True) -> DataConfig:
 
 def _sources(value, base: Path) -> tuple[Path, ...]:
     items = value if isinstance(value, list) else [value]
-    return tuple(p if p.is_absolute() else base / p for p in (Path(str(v)) for v in items))
+    return tuple(_resolve(Path(str(v)), base) for v in items)
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    if path.is_absolute():
+        return path
+    if not (base / path).exists() and path.exists():  # upstream's cwd-relative yaml
+        return path.resolve()
+    return base / path
 
 
 def _show(sources: tuple[Path, ...]) -> str:
