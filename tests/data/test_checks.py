@@ -46,6 +46,13 @@ def test_small_tolerance_is_clipped(tmp_path):
     assert x - w / 2 == pytest.approx(0.0, abs=1e-6) and w == pytest.approx(0.2025, abs=1e-6)
 
 
+def test_windows_line_ends_and_bom(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_bytes("\ufeff0 0.5 0.5 0.2 0.2\r\n1 0.3 0.3 0.1 0.1\r\n".encode())
+    labels, problems = parse_labels(p, 2)
+    assert not problems and labels[:, 0].tolist() == [0, 1]
+
+
 def test_integral_float_class_is_accepted(tmp_path):
     _, (labels, problems) = _labels(tmp_path, "2.0 0.5 0.5 0.2 0.2\n")
     assert not problems and labels[0, 0] == 2

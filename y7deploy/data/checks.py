@@ -80,7 +80,7 @@ def parse_labels(path: Path, nc: int | None = None) -> tuple[np.ndarray, list[Pr
     rows: list[list[float]] = []
     seen: dict[tuple, int] = {}
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return np.zeros((0, 5), np.float32), [Problem(path, None, f"unreadable label file: {exc}")]
     for number, line in enumerate(text.splitlines(), start=1):

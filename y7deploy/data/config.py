@@ -98,7 +98,7 @@ def resolve_images(sources) -> list[Path]:
         if source.is_dir():
             images.extend(images_under(source))
         elif source.suffix == ".txt" and source.is_file():
-            for line in source.read_text().splitlines():
+            for line in source.read_text(encoding="utf-8-sig").splitlines():
                 line = line.strip()
                 if line:
                     p = Path(line)
@@ -117,4 +117,4 @@ def write_data_config(path: Path, train: str, val: str, names: list[str]) -> Non
         + yaml.safe_dump({"train": train, "val": val, "nc": len(names), "names": list(names)},
                          sort_keys=False, allow_unicode=True)
     )
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")

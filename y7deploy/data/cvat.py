@@ -150,7 +150,7 @@ def _read_cvat(root: Path) -> Source:
     lists = [_in_export(root, obj_data[k]) for k in LIST_KEYS if k in obj_data] or [root / "train.txt"]
     lists = [p for p in lists if p.is_file()]
     for list_file in lists:
-        for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+        for number, line in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip():
                 continue
             image = _in_export(root, line.strip())
@@ -170,7 +170,7 @@ def _read_obj_data(path: Path) -> dict[str, str]:
     """obj.data's `key = value` lines (darknet's format); absent file -> empty."""
     if not path.is_file():
         return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8-sig").splitlines() if "=" in line)
     return {k.strip(): v.strip() for k, v in pairs}
 
 
@@ -186,7 +186,7 @@ def _in_export(root: Path, ref: str) -> Path:
 
 
 def _read_names(path: Path) -> list[str]:
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not names:
         raise UserError(f"{path}: no class names in it")
     return names
@@ -209,7 +209,7 @@ def _write_split(scan: ScanResult, source: Source, staging: Path, val_fraction: 
                 linked += 1
             else:
                 copied += 1
-            (staging / split / "labels" / dest.with_suffix(".txt").name).write_text(_label_text(entry.labels))
+            (staging / split / "labels" / dest.with_suffix(".txt").name).write_text(_label_text(entry.labels), encoding="utf-8")
     # no val images (--val-fraction 0, or one image): validate on train, as upstream's examples do
     write_data_config(staging / "data.yaml", "train/images", "val/images" if val_idx else "train/images",
                       source.names)

@@ -44,7 +44,7 @@ from y7deploy.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MAX_STRIDE = 32  # the loader's sizes must suit the coarsest output of every YOLOv7 model
+MAX_STRIDE = 32  # every YOLOv7 model downsamples by 32 at least; P6 models pass their 64
 
 
 def check_img_size(img_size: int, stride: int = MAX_STRIDE) -> int:
@@ -193,9 +193,14 @@ def collate_fn(batch):
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(h, w) as cv2 will decode it (EXIF rotation applied), from the header only."""
-    from PIL import Image, UnidentifiedImageError
+    """(h, w) as cv2 will decode it (EXIF rotation applied), from the header only when
+    Pillow is there (it comes with matplotlib), else by decoding."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        from y7deploy.data.checks import read_image_shape
 
+        return read_image_shape(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -59,7 +59,7 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     from y7deploy.errors import UserError
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     except (OSError, UnicodeDecodeError) as exc:
