@@ -108,6 +108,14 @@ def test_listed_image_missing_and_orphan_label(tmp_path, build):
     assert any(m.startswith(f"{export / 'obj_train_data' / 'stray.txt'}: label without image") for m in messages)
 
 
+def test_export_without_images(tmp_path, build):
+    export = build.write_cvat_folder(tmp_path / "export", build.balanced_items(3))
+    for image in (export / "obj_train_data").glob("*.jpg"):
+        image.unlink()
+    with pytest.raises(UserError, match="labels but no images"):
+        import_dataset(export, tmp_path / "out")
+
+
 def test_plain_images_labels_folder(tmp_path, build):
     src = tmp_path / "plain"
     for sub in ("a", "b"):  # the same file name in two folders

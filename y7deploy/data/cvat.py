@@ -163,6 +163,9 @@ def _read_cvat(root: Path) -> Source:
     if not lists:  # no list file: every image of the obj_*_data folders
         for folder in sorted(root.glob("obj_*_data")):
             images.extend(images_under(folder))
+    if not images and any(root.glob("obj_*_data/**/*.txt")):
+        raise UserError(f"{root}: the export has labels but no images; export again from CVAT "
+                        "with \"Save images\" checked")
     return Source(root, "cvat", names, images, problems)
 
 
