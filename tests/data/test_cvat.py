@@ -59,7 +59,7 @@ def test_bad_class_dropped_by_default_and_fatal_when_strict(tmp_path, build):
     items["img001.jpg"] = (build.solid_image(), "1 0.5 0.5 0.4 0.4\n5 0.5 0.5 0.2 0.2\n")
     export = build.write_cvat_folder(tmp_path / "export", items)
     zipped = build.zip_folder(export, tmp_path / "t.zip")
-    with pytest.raises(UserError, match=r"obj_train_data/img001\.txt:2: class index out of range: 5"):
+    with pytest.raises(UserError, match=r"t\.zip/obj_train_data/img001\.txt:2: class index out of range: 5"):
         import_dataset(zipped, tmp_path / "strict", strict=True)
     assert not (tmp_path / "strict").exists()
     result = import_dataset(zipped, tmp_path / "out")

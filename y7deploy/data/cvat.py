@@ -14,7 +14,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -77,6 +77,8 @@ def import_dataset(src: str | Path, out: str | Path, val_fraction: float = 0.2, 
         source = read_source(_find_root(root))
         scan = scan_images(source.images, nc=len(source.names))
         scan.problems[:0] = source.problems
+        if root != src:  # name files as members of the zip, not of a temporary folder
+            scan.problems = [_inside(p, root, src) for p in scan.problems]
         if strict:
             scan.raise_if_any()
         if not scan.entries:
@@ -92,6 +94,12 @@ def import_dataset(src: str | Path, out: str | Path, val_fraction: float = 0.2, 
     result.out = out
     result.data_yaml = out / "data.yaml"
     return result
+
+
+def _inside(problem: Problem, extracted: Path, zip_path: Path) -> Problem:
+    if problem.file.is_relative_to(extracted):
+        return replace(problem, file=zip_path / problem.file.relative_to(extracted))
+    return problem
 
 
 def safe_extract(zip_path: Path, dest: Path) -> None:
