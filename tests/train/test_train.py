@@ -119,3 +119,12 @@ def test_param_groups_cover_every_parameter_once(tiny_cfg):
     assert all(p.ndim > 1 for p in decay)  # conv weights only
     implicit = [p for n, p in model.named_parameters() if n.endswith("implicit")]
     assert implicit and all(any(p is q for q in no_decay) for p in implicit)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_one_epoch_on_gpu_with_amp(tmp_path, demo_data, tiny_cfg, quick_hyp):
+    result = train(TrainOptions(data=str(demo_data), cfg=str(tiny_cfg), hyp=str(quick_hyp), epochs=1, batch_size=8,
+                                img_size=96, device="0", workers=0, project=str(tmp_path), name="gpu", nbs=8),
+                   say=lambda _m: None)
+    assert (result.save_dir / "weights" / "last.pt").is_file()
