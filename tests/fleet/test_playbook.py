@@ -108,3 +108,10 @@ def test_test_playbooks_load():
     for path in sorted(PLAYBOOKS.glob("*.yml")):
         if not path.name.startswith("bad_"):
             load_playbook(path)
+
+
+def test_undefined_name_in_a_template_file_is_caught_before_running(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "app.j2").write_text("a={{ known_var }}\nb={{ missing_in_template }}\n")
+    message = load_error(tmp_path, "- hosts: all\n  tasks:\n    - template: {src: app.j2, dest: /x}\n")
+    assert message.endswith("site.yml:3: undefined variable 'missing_in_template' in template app.j2")

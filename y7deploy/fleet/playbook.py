@@ -489,6 +489,12 @@ def check_names(book: Playbook, defined_for_all_hosts: set[str]) -> None:
                 if is_expr or templating.is_template(text):
                     names_by_where += [(n, text, task.where)
                                        for n in templating.referenced_names(env, text, expression=is_expr)]
+            src = task.args.get("src")
+            if task.module == "template" and isinstance(src, str) and not templating.is_template(src):
+                tpath = resolve_local(book.directory, src, "templates")
+                names_by_where += [(n, f"template {src}", task.where)
+                                   for n in templating.referenced_names(env, tpath.read_text())]
         for name, text, where in names_by_where:
             if name not in known and name not in env.globals:
-                raise UserError(f"{where}: undefined variable {name!r} in {text!r}")
+                shown = text if text.startswith("template ") else repr(text)
+                raise UserError(f"{where}: undefined variable {name!r} in {shown}")

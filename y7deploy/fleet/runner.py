@@ -30,6 +30,11 @@ from y7deploy.fleet.templating import HostVars, Templar, TemplateError
 
 OMIT = "__omit_place_holder__y7deploy__"
 
+# Modules that look at a path first, and the argument naming it (and whether its sha256 matters).
+PROBED = {"copy": ("dest", True), "template": ("dest", True), "file": ("path", False)}
+# Modules that leave a host as it was unless they report a change.
+READ_ONLY = {"file", "copy", "template", "debug", "assert", "set_fact", "ping", "facts", "fetch"}
+
 
 @dataclass
 class RunOptions:
@@ -101,6 +106,7 @@ class HostState:
     unreachable: bool = False
     touched: bool = False
     notified: set[str] = field(default_factory=set)
+    probes: dict[tuple[str, bool], str] | None = None  # read-ahead stat outputs, valid until a change
 
     @property
     def active(self) -> bool:
@@ -226,6 +232,9 @@ class Runner:
                 self._after_task(outcomes, None, record, "Gathering Facts")
                 failed_in_batch |= {o.host for o in outcomes if o.status == "failed"}
         tasks = [t for t in play.tasks if self._selected_by_tags(t, play)]
+        self._wave_tasks = tasks
+        for name in batch:
+            self.hosts[name].probes = None
         for task, is_handler in [(t, False) for t in tasks] + [(h, True) for h in play.handlers]:
             if is_handler:
                 names = {task.name, *task.listen}
@@ -297,6 +306,8 @@ class Runner:
                 stats.ignored += o.ignored
                 if task is not None and o.status == "changed":
                     state.notified.update(task.notify)
+            if task is not None and (o.status != "ok" or task.module not in READ_ONLY):
+                state.probes = None  # the host may have changed: what was read ahead is stale
             shown = self._shown(o.result, task)
             entry["hosts"][o.host] = {"status": o.status, "ignored": o.ignored, **shown}
             self.reporter.host_result(o.host, o.status, shown, ignored=o.ignored,
@@ -444,12 +455,15 @@ class Runner:
             self.redactor.add_vars(args)
         check = self.options.check if task.check_mode is None else task.check_mode
         become = play.become if task.become is None else task.become
+        if task.module in PROBED and task.loop is None and state.probes is None:
+            state.probes = self._read_ahead(play, task, state, become)
         ctx = ModuleContext(
             host=state.name, conn=None if module.SPEC.local else self._conn(state), check=check,
             diff=self._diff_enabled(task), become=become, variables=variables, templar=self.templar,
             base_dir=self.book.directory,
             environment={k: str(v) for k, v in self.templar.resolve(task.environment, variables).items()},
             set_facts=lambda facts: self._set_facts(state, facts), local_cache=self.local_cache,
+            probes=state.probes if task.module in PROBED else None,
         )
         attempts = (task.retries + 1) if task.until is not None and task.retries is not None else 1
         result: dict[str, Any] = {}
@@ -478,6 +492,46 @@ class Runner:
                 result["failed"] = all(self.templar.condition(c, judged) for c in task.failed_when)
                 result["failed_when_result"] = result["failed"]
         return result
+
+    def _read_ahead(self, play: Play, task: Task, state: HostState, become: bool) -> dict[tuple[str, bool], str]:
+        """Stat every path this and the wave's later tasks will look at, in ONE remote command.
+
+        On a host that is already right, no task changes anything, so every file task of
+        the play is answered from this one round trip. Any change (or a module that may
+        change things silently) drops it; the next file task reads ahead again.
+        """
+        from y7deploy.fleet.modules.base import stat_command
+
+        tasks = getattr(self, "_wave_tasks", [])
+        later = tasks[tasks.index(task):] if task in tasks else [task]
+        wanted: dict[tuple[str, bool], None] = {}
+        for t in later:
+            if t.module not in PROBED or t.loop is not None:
+                continue
+            if (play.become if t.become is None else t.become) != become:
+                continue
+            key, with_hash = PROBED[t.module]
+            try:
+                path = self.templar.resolve(t.args.get(key), self.variables(state, play, t))
+            except Exception:  # noqa: BLE001 - depends on a later result: that task stats for itself
+                continue
+            if isinstance(path, str) and path and not path.endswith("/"):
+                wanted[(path, with_hash)] = None
+        if not wanted:
+            return {}
+        keys = list(wanted)
+        script = "; ".join(f"echo @@y7probe{i}; {stat_command(p, h)}" for i, (p, h) in enumerate(keys))
+        result = self._conn(state).run(script, sudo=become)
+        out = result.stdout.decode() if isinstance(result.stdout, bytes) else result.stdout
+        chunks: dict[int, list[str]] = {}
+        current = None
+        for line in out.splitlines():
+            if line.startswith("@@y7probe"):
+                current = int(line[len("@@y7probe"):])
+                chunks[current] = []
+            elif current is not None:
+                chunks[current].append(line)
+        return {keys[i]: "\n".join(lines) for i, lines in chunks.items() if i < len(keys)}
 
     def _invoke(self, module: Any, ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
         try:

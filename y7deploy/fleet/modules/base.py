@@ -62,6 +62,15 @@ class ModuleContext:
     environment: dict[str, str] = field(default_factory=dict)
     set_facts: Callable[[dict[str, Any]], None] = lambda facts: None
     local_cache: dict[str, Any] = field(default_factory=dict)  # shared across hosts in a run
+    probes: dict[tuple[str, bool], str] | None = None  # stat outputs read ahead by the runner
+
+    def stat(self, path: str, with_hash: bool = True) -> tuple[int, str, str]:
+        """A path's state (stat_command's output): from the runner's read-ahead when it has it."""
+        if self.probes:
+            for key in ((path, with_hash), (path, True)):
+                if key in self.probes:
+                    return 0, self.probes[key], ""
+        return self.run(stat_command(path, with_hash))
 
     def run(self, command: str, *, stdin: bytes | str | None = None,
             timeout: float | None = None) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from y7deploy.fleet.modules.base import (
     DIFF_LIMIT, ModuleContext, Spec, attribute_fixes, failed, local_sha256, looks_text,
-    normalize_mode, parse_stat, q, stat_command,
+    normalize_mode, parse_stat, q,
 )
 
 SPEC = Spec(
@@ -47,13 +47,13 @@ def ensure_file(ctx: ModuleContext, dest: str, args: dict[str, Any], *, data: by
     mode = normalize_mode(args.get("mode"))
     owner, group = args.get("owner"), args.get("group")
     want_sha = hashlib.sha256(data).hexdigest() if data is not None else local_sha256(path, ctx.local_cache)
-    rc, out, err = ctx.run(stat_command(dest))
+    rc, out, err = ctx.stat(dest)
     if rc != 0:
         return failed(f"cannot inspect {dest}: {err.strip() or out.strip()}", rc=rc)
     state = parse_stat(out)
     if state["type"] == "directory" and path is not None:
         dest = posixpath.join(dest, path.name)
-        rc, out, err = ctx.run(stat_command(dest))
+        rc, out, err = ctx.stat(dest)
         state = parse_stat(out)
     if state["type"] not in ("file", "absent"):
         return failed(f"destination {dest} exists and is a {state['type']}")

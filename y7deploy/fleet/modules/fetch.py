@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from y7deploy.fleet.modules.base import ModuleContext, Spec, bool_arg, failed, parse_stat, stat_command
+from y7deploy.fleet.modules.base import ModuleContext, Spec, bool_arg, failed, parse_stat
 
 SPEC = Spec(
     args={"src": "str", "dest": "str", "flat": "bool", "fail_on_missing": "bool",
@@ -26,7 +26,7 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
         local = Path(dest) / ctx.host / src.lstrip("/")
     if not local.is_absolute():
         local = ctx.base_dir / local
-    rc, out, err = ctx.run(stat_command(src))
+    rc, out, err = ctx.stat(src)
     state = parse_stat(out)
     if state["type"] != "file":
         if bool_arg(args.get("fail_on_missing", True)):

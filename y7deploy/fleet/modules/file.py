@@ -9,7 +9,6 @@ from typing import Any
 
 from y7deploy.fleet.modules.base import (
     ModuleContext, Spec, attribute_fixes, bool_arg, failed, normalize_mode, parse_stat, q,
-    stat_command,
 )
 
 SPEC = Spec(
@@ -29,7 +28,7 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
         return failed(f"state must be one of {', '.join(STATES)}, got {want!r}")
     mode = normalize_mode(args.get("mode"))
     owner, group = args.get("owner"), args.get("group")
-    rc, out, err = ctx.run(stat_command(path, with_hash=False))
+    rc, out, err = ctx.stat(path, with_hash=False)
     if rc != 0:
         return failed(f"cannot inspect {path}: {err.strip()}")
     state = parse_stat(out)
