@@ -41,7 +41,7 @@ def small_lab(lab):
     small.down(log=lambda *_: None)
 
 
-def test_down_after_a_killed_up_leaves_nothing(small_lab):
+def test_down_after_a_killed_up_leaves_nothing(small_lab, lab):
     code = (f"from y7deploy.lab import Lab; Lab({small_lab.name!r}).up(hosts=2, "
             "profiles=['nano-jp461', 'orin-nano-jp61'])")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
@@ -62,6 +62,24 @@ def test_down_after_a_killed_up_leaves_nothing(small_lab):
     small_lab.down(log=lambda *_: None)
     assert leftovers(small_lab) == NOTHING
     assert not network.link_exists(small_lab.names.bridge)
+    # ...and the shared lab, another name, was not touched.
+    assert {r["state"] for r in lab.status()} == {"running"}
+
+
+def test_sudo_password_and_inventory_out(small_lab, tmp_path):
+    inventory = tmp_path / "lab.yml"
+    small_lab.up(hosts=1, profiles=["agx-orin-jp62"], sudo_password="s3cret",
+                 inventory_out=inventory, log=lambda *_: None)
+    assert small_lab.inventory_path == inventory and "jetson01" in inventory.read_text()
+    ask = subprocess.run(small_lab.ssh_command("jetson01", "sudo -n true"), capture_output=True,
+                         text=True, timeout=30)
+    assert ask.returncode == 1 and "a password is required" in ask.stderr
+    wrong = subprocess.run(small_lab.ssh_command("jetson01", "echo nope | sudo -S -p '' true"),
+                           capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 1
+    right = subprocess.run(small_lab.ssh_command("jetson01", "echo s3cret | sudo -S -p '' id -u"),
+                           capture_output=True, text=True, timeout=30)
+    assert right.returncode == 0 and right.stdout.strip() == "0"
 
 
 def test_not_root_is_one_clear_line(tmp_path):

@@ -146,9 +146,10 @@ pre-cluster-threshold=0.25
 """
 
 
-def run_app(lab, host, engine, classes=2, seconds=2.5):
+def run_app(lab, host, engine, classes=2, seconds=2.5, extra=""):
     lab.put(host, f"{WORK}/app.txt", APP_CONFIG)
-    lab.put(host, f"{WORK}/config_infer_primary.txt", INFER_CONFIG.format(engine=engine, classes=classes))
+    lab.put(host, f"{WORK}/config_infer_primary.txt",
+            INFER_CONFIG.format(engine=engine, classes=classes).replace("[property]\n", "[property]\n" + extra))
     lab.put(host, f"{WORK}/labels.txt", "person\ncar\n")
     lab.root(host, ": > /var/log/deepstream-standin.log")
     proc = lab.root(host, f"cd {WORK} && timeout --preserve-status -s TERM {seconds} deepstream-app -c app.txt")
@@ -196,6 +197,15 @@ def test_deepstream_app_checks_classes_against_labels(lab, lab_host, models):
     proc, events = run_app(lab, host, "x.engine", classes=80)
     assert proc.returncode != 0
     assert "labels-mismatch" in events
+
+
+def test_deepstream_app_needs_the_custom_parser_library(lab, lab_host, models):
+    host = lab_host("xavier-nx-jp513").name
+    proc, _ = run_app(lab, host, "x.engine",
+                      extra="custom-lib-path=nvdsinfer_custom_impl_Yolo/libnvdsinfer_custom_impl_Yolo.so\n")
+    assert proc.returncode != 0
+    assert (f"Could not open lib: {WORK}/nvdsinfer_custom_impl_Yolo/libnvdsinfer_custom_impl_Yolo.so"
+            in proc.stdout)
 
 
 def test_parser_makefile_needs_cuda_ver_and_builds_a_shared_object(lab, lab_host):

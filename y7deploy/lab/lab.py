@@ -30,7 +30,7 @@ from y7deploy.lab.profiles import PROFILES, get_profile, write_profile_layer
 
 FIXTURE = Path(__file__).parent / "fixture" / "DeepStream-Yolo"
 DEFAULT_HOSTS = 3
-BOOT_TIMEOUT = float(os.environ.get("Y7DEPLOY_LAB_BOOT_TIMEOUT", 120))
+BOOT_TIMEOUT = float(os.environ.get("Y7DEPLOY_LAB_BOOT_TIMEOUT", 180))
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class Lab:
         if not 1 <= hosts <= 99:
             raise UserError(f"--hosts {hosts}: a lab has 1 to 99 hosts")
         cycle = profiles or list(PROFILES)
+        _raise_kernel_limits(log)
         with self._lock():
             self._teardown(log=lambda *_: None)
             try:
@@ -281,7 +282,10 @@ class Lab:
         network.attach(veth, self.names.bridge)
         state = container.wait_booted(leader, max(1.0, deadline - time.monotonic()))
         if state not in ("running", "degraded"):
-            raise RuntimeError(f"{h.name}: systemd did not finish booting (state {state!r})")
+            console = self.state_dir / "hosts" / h.name / "console.log"
+            tail = console.read_text(errors="replace").splitlines()[-3:] if console.exists() else []
+            raise RuntimeError(f"{h.name}: systemd did not finish booting in {BOOT_TIMEOUT:.0f}s "
+                               f"(state {state!r}); console: {' | '.join(tail)}")
         while not sshd_answers(h.address, 1.0):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{h.name}: sshd does not answer on {h.address}:22")
@@ -358,6 +362,23 @@ def _require_host_tools() -> None:
                       ("ssh-keygen", "openssh-client"), ("nsenter", "util-linux")):
         if shutil.which(tool) is None:
             raise NotAvailable(f"the lab needs {tool}: apt-get install {pkg} (or run `make setup`)")
+
+
+# Every container's systemd takes inotify instances; the kernel's default of 128 per
+# user runs out at a handful of containers ("Failed to allocate manager object: Too
+# many open files"). Docker and LXD docs raise the same limits.
+SYSCTL_FLOORS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 524288}
+
+
+def _raise_kernel_limits(log) -> None:
+    for key, floor in SYSCTL_FLOORS.items():
+        path = Path("/proc/sys") / key
+        try:
+            if int(path.read_text()) < floor:
+                path.write_text(f"{floor}\n")
+                log(f"raised {key.replace('/', '.')} to {floor} (many containers need it)")
+        except OSError as exc:
+            raise NotAvailable(f"the lab needs {key.replace('/', '.')} >= {floor}: {exc.strerror}")
 
 
 def _ssh_keygen(path: Path, comment: str) -> None:

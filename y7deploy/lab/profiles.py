@@ -211,4 +211,9 @@ def write_profile_layer(dest: Path, p: Profile, base: Path) -> None:
     (layer / "var/lib/nvpmodel").mkdir(parents=True, exist_ok=True)
     _write(layer / "var/lib/nvpmodel/status", f"pmode:{p.nvpmodel[0][0]:04d}\n")
     _write(layer / "etc/y7deploy-lab/trtexec-build-seconds", "0\n")
+    # The stand-ins' call logs: writable by the service user too, as the tools are.
+    for log in ("trtexec-standin.log", "deepstream-standin.log"):
+        _write(layer / "var/log" / log, "", mode=0o666)
+    _install_script(HERE / "README.md", layer / "usr/lib/y7deploy-lab/README")
+    os.chmod(layer / "usr/lib/y7deploy-lab/README", 0o644)
     (layer / "etc/y7deploy-lab/faults").mkdir(parents=True, exist_ok=True)

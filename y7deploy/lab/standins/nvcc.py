@@ -19,6 +19,9 @@ def main(argv):
     with open("/etc/y7deploy-lab/profile.json") as f:
         prof = json.load(f)
     short, full = prof["cuda_short"], prof["cuda"]
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        return 0
     if "--version" in argv or "-V" in argv:
         year = BUILT.get(short, "Mon_Jan_1_00:00:00_PST_2024")[-4:]
         print(f"nvcc: NVIDIA (R) Cuda compiler driver\nCopyright (c) 2005-{year} NVIDIA Corporation\n"
