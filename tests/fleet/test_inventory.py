@@ -54,6 +54,11 @@ def test_graph_matches_ansible_inventory(tmp_path, source):
     assert ours(tmp_path, "-i", path, "--graph", "--vars") == oracle(tmp_path, "-i", path, "--graph", "--vars")
 
 
+def test_host_list_source_matches_ansible_inventory(tmp_path):
+    source = "jetson01,198.18.0.12:2222,edge[1:2],"
+    assert json.loads(ours(tmp_path, "-i", source, "--list")) == json.loads(oracle(tmp_path, "-i", source, "--list"))
+
+
 def test_host_matches_ansible_inventory(tmp_path):
     path = str(HERE / "yaml_diamond")
     for host in ("shared", "jetsonb.site-b", "lonely"):

@@ -84,14 +84,15 @@ def parse_ssh_args(text: str, where: str = "ansible_ssh_common_args") -> dict[st
             key, sep, value = option.partition("=")
             if not sep:
                 key, _, value = option.strip().partition(" ")
-            key = key.strip().lower()
-            if key == "identityfile" and key in options:
-                options[key] += "\n" + value.strip()
-            elif key not in options:  # like ssh: the first value given wins
-                options[key] = value.strip()
         elif token[:2] in flags:
-            value = token[2:] or next(it, "")
-            options.setdefault(flags[token[:2]], value)
+            key, value = flags[token[:2]], token[2:] or next(it, "")
+        else:
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "identityfile" and key in options:
+            options[key] += "\n" + value  # every identity is tried, as ssh does
+        elif key not in options:  # like ssh: the first value given wins
+            options[key] = value
     return options
 
 

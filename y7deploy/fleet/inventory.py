@@ -309,15 +309,29 @@ class Inventory:
 
 
 def load_inventory(path: str | os.PathLike | list[str | os.PathLike]) -> Inventory:
-    """Read an inventory file or directory (or several); raise UserError naming file and line."""
-    paths = [Path(p) for p in (path if isinstance(path, list) else [path])]
-    inv = Inventory([p.absolute() for p in paths])
-    for p in paths:
-        if not p.exists():
-            raise UserError(f"inventory {p} does not exist")
-        _parse_source(inv, p)
+    """Read an inventory file or directory (or several, or a `host1,host2,` list).
+
+    Raises UserError naming file and line on bad input.
+    """
+    sources = [str(p) for p in (path if isinstance(path, list) else [path])]
+    files = [Path(s) for s in sources if not _is_host_list(s)]
+    inv = Inventory([p.absolute() for p in files])
+    for source in sources:
+        if _is_host_list(source):  # `-i jetson01,jetson02,` as with ansible
+            for host in (h.strip() for h in source.split(",")):
+                if host:
+                    name, port = split_port(host)  # like ansible's host_list plugin: no ranges
+                    inv._add_host(name, "ungrouped", port)
+            continue
+        if not Path(source).exists():
+            raise UserError(f"inventory {source} does not exist")
+        _parse_source(inv, Path(source))
     inv._reconcile()
     return inv
+
+
+def _is_host_list(source: str) -> bool:
+    return "," in source and not os.path.exists(source)
 
 
 def _parse_source(inv: Inventory, path: Path) -> None:
@@ -541,20 +555,22 @@ _BRACKETED_PORT = re.compile(r"^\[([^\]]+)\]:(\d+)$")
 _RANGE = re.compile(r"\[[^\]]*\]")
 
 
-def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
-    """`jetson[01:12].site-a:2222` -> (['jetson01.site-a', ...], 2222). Raises ValueError."""
+def split_port(pattern: str) -> tuple[str, int | None]:
+    """`host:2222` -> ('host', 2222); `[fe80::1]:22` -> ('fe80::1', 22); a bare IPv6 keeps its colons."""
     pattern = pattern.strip()
-    port = None
     m = _BRACKETED_PORT.match(pattern)
     if m and m.group(1).count(":") >= 2 and not _RANGE.search(m.group(1)):
-        pattern, port = m.group(1), int(m.group(2))  # [ipv6]:port
-    else:
-        head, sep, tail = pattern.rpartition(":")
-        if sep and tail.isdigit() and ":" not in _RANGE.sub("", head):
-            pattern, port = head, int(tail)
-    if "[" in pattern:
-        return expand_host_range(pattern), port
-    return [pattern], port
+        return m.group(1), int(m.group(2))
+    head, sep, tail = pattern.rpartition(":")
+    if sep and tail.isdigit() and ":" not in _RANGE.sub("", head):
+        return head, int(tail)
+    return pattern, None
+
+
+def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
+    """`jetson[01:12].site-a:2222` -> (['jetson01.site-a', ...], 2222). Raises ValueError."""
+    host, port = split_port(pattern)
+    return expand_host_range(host), port
 
 
 def expand_host_range(pattern: str) -> list[str]:
