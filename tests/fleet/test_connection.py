@@ -248,6 +248,21 @@ def test_jump_host_via_ssh_config(lab, tmp_path):
         assert c.run("echo $SSH_CONNECTION").stdout.split()[0] == lab.host("jetson01").address
 
 
+def test_proxy_command(lab, tmp_path):
+    bastion = lab.host("jetson01").address
+    hv = {
+        "ansible_host": lab.host("jetson03").address, "ansible_user": "jetson",
+        "ansible_ssh_private_key_file": str(lab.key_file),
+        "ansible_ssh_common_args": (
+            f"-o UserKnownHostsFile={lab.known_hosts} -o 'ProxyCommand=ssh -W %h:%p -i {lab.key_file} "
+            f"-o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes jetson@{bastion}'"
+        ),
+    }
+    spec = host_spec("jetson03", hv, load_ssh_config(tmp_path / "none"))
+    with Connection(spec) as c:
+        assert c.run("echo $SSH_CONNECTION").stdout.split()[0] == bastion
+
+
 # -- unreachable -------------------------------------------------------------------------------
 
 
