@@ -65,24 +65,33 @@ def part_name(remote: str, key: str) -> str:
 
 
 def _mode_arg(mode: int | str | None) -> str:
-    """chmod's argument: ints are octal bits, strings pass through (0644, u+x, ...)."""
+    """chmod's argument: ints are octal bits, octal strings are normalised ("0644" -> "644",
+    as `stat -c %a` prints), symbolic modes (u+x) pass through."""
     if mode is None:
         return ""
     if isinstance(mode, int):
         return format(mode, "o")
     text = str(mode).strip()
-    if not re.fullmatch(r"[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*", text):
+    if re.fullmatch(r"[0-7]{3,4}", text):
+        return format(int(text, 8), "o")
+    if not re.fullmatch(r"[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*", text):
         raise ValueError(f"invalid file mode {mode!r}")
     return text
 
 
+def _set_mode(m: str) -> str:
+    """Shell that gives $r mode `m` and prints mode-changed if that changed anything."""
+    if not m:
+        return ""
+    if m.isdigit():  # one stat in the usual case that it is already right
+        return f'[ "$(stat -c %a -- "$r")" = {m} ] || {{ chmod {m} -- "$r" || exit 4; echo mode-changed; }}; '
+    return (f'b=$(stat -c %a -- "$r"); chmod {quote_argv([m])} -- "$r" || exit 4; '
+            '[ "$b" = "$(stat -c %a -- "$r")" ] || echo mode-changed; ')
+
+
 # Identifies one version of a file: any write, chmod or rename changes its ctime (or inode).
 _SIGNATURE = 'stat -c "%d:%i:%s:%z" -- "$r" | tr " " _'
-# Shell fragments, each reading $r (target), $t (temp), $m (mode or empty), $s (expected sha256).
-_SET_MODE = (
-    'b=$(stat -c %a -- "$r"); [ -z "$m" ] || chmod "$m" -- "$r" || exit 4; '
-    '[ "$b" = "$(stat -c %a -- "$r")" ] || echo mode-changed; '
-)
+# Reads $r (target), $t (temp), $m (mode or empty), $s (its sha256), $k (its key in the sums cache).
 _FINALIZE = (
     'if [ -e "$r" ]; then chown --reference="$r" -- "$t" 2>/dev/null; chmod --reference="$r" -- "$t"; fi; '
     '[ -z "$m" ] || chmod "$m" -- "$t" || exit 4; '
@@ -117,10 +126,10 @@ def put_bytes(conn: "Connection", data: bytes, remote: str, *, mode: int | str |
         return _put_large(conn, source, remote, mode, sudo, report)
     t = part_name(remote, digest[:16])
     script = _vars(r=remote, t=t, m=_mode_arg(mode), s=digest, k=_sums_key(remote)) + (
-        'if [ -f "$r" ] && [ "$(sha256sum < "$r" | cut -c1-64)" = "$s" ]; then '
-        'cat > /dev/null; ' + _SET_MODE + 'echo same; exit 0; fi; '
+        'if [ -f "$r" ] && [ "$(sha256sum < "$r")" = "$s  -" ]; then '
+        'cat > /dev/null; ' + _set_mode(_mode_arg(mode)) + 'echo same; exit 0; fi; '
         'cat > "$t" || exit 4; '
-        '[ "$(sha256sum < "$t" | cut -c1-64)" = "$s" ] || { rm -f -- "$t"; echo "checksum mismatch" >&2; exit 3; }; '
+        '[ "$(sha256sum < "$t")" = "$s  -" ] || { rm -f -- "$t"; echo "checksum mismatch" >&2; exit 3; }; '
         + _FINALIZE
     )
     running = conn.start(script, sudo=sudo)
@@ -211,7 +220,7 @@ def _decide_and_send(conn: "Connection", src: _Source, remote: str, t: str, k: s
     if "file" in facts and len(facts["file"]) == 3 and facts["file"][2] == local_sha.result():
         report.skipped = True
         if m:
-            res = conn.run(_vars(r=remote, m=m) + _SET_MODE, sudo=sudo)
+            res = conn.run(_vars(r=remote) + _set_mode(m), sudo=sudo)
             report.changed = "mode-changed" in _check(res.exit_code, res.stdout, res.stderr, conn, remote)
         return report.changed
     part = int(facts["part"][0]) if "part" in facts else 0
