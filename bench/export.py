@@ -5,6 +5,9 @@ then the median latency of onnxruntime (CPU) and of PyTorch eager on the same de
 model and input, after warm-up, and their ratio.
 
     .venv/bin/python bench/export.py [--threads 2] [--runs 15] [--img-size 640]
+
+On a machine shared with other work, PyTorch's thread pool suffers most from the
+contention (its workers wait on each other); --threads 1 gives steadier figures there.
 """
 
 from __future__ import annotations

@@ -87,9 +87,9 @@ def register(cli: click.Group) -> None:
             return
         h, w = rel.input_size
         click.echo(f"release {rel.id} written to {rel.path}")
-        click.echo(f"  input {rel.batch or 'dynamic'}x3x{h}x{w}, output [{rel.batch or 'B'},"
-                   f"{rel.manifest['output']['rows']},6], opset {rel.opset}, {rel.nc} classes, "
-                   f"{_human_size(rel.size_bytes)}")
+        b = "B (dynamic)" if rel.dynamic_batch else rel.batch
+        click.echo(f"  input [{b},3,{h},{w}], output [{b},{rel.manifest['output']['rows']},6], "
+                   f"opset {rel.opset}, {rel.nc} classes, {_human_size(rel.size_bytes)}")
         click.echo(f"  verified with onnxruntime (batch {', '.join(map(str, v.batches))}): boxes within "
                    f"{v.max_box_error:.2g} px, scores within {v.max_score_error:.2g}"
                    + ("; TensorRT engine built" if "tensorrt" in result.seconds else ""))
