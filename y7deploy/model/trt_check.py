@@ -60,7 +60,7 @@ def build_engine(onnx_file: Path, img_size: tuple[int, int], *, batch: int = 1, 
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     else:  # TensorRT < 8.4
         config.max_workspace_size = WORKSPACE_BYTES
-    if fp16 and builder.platform_has_fast_fp16:
+    if fp16 and getattr(builder, "platform_has_fast_fp16", True):  # the property is gone in TensorRT 10
         config.set_flag(trt.BuilderFlag.FP16)
     if dynamic:
         profile = builder.create_optimization_profile()
@@ -74,4 +74,4 @@ def build_engine(onnx_file: Path, img_size: tuple[int, int], *, batch: int = 1, 
         engine = engine.serialize() if engine is not None else None
     if engine is None:
         raise UserError(f"{onnx_file.name}: TensorRT {trt.__version__} parsed it but could not build an engine")
-    return len(engine)
+    return int(getattr(engine, "nbytes", 0) or len(bytes(engine)))
