@@ -19,7 +19,8 @@ Manifest (``schema`` 1), flat so templates can use it directly::
     files {filename: {sha256, size}}, nc, names, input_size [H, W],
     batch (int, or null when dynamic), dynamic_batch, opset, stride,
     fp16 and precision (the engine precision devices should build; the ONNX is float32),
-    simplified, input {name, format, scale, shape}, output {name, layout, rows},
+    simplified, input {name, format, scale, net_scale_factor, shape},
+    output {name, layout, rows, parser},
     source {file, sha256, kind, epoch, cfg}, metrics (or null), verification
 """
 

@@ -99,6 +99,8 @@ def test_static_export_parity_and_metadata(tmp_path, batch):
     assert json.loads(meta["stride"]) == [8, 16, 32] and json.loads(meta["img_size"]) == [64, 96]
     assert "source_sha256" in meta
     assert rel.manifest["output"]["rows"] == rows and rel.batch == batch
+    assert rel.manifest["input"]["shape"] == [batch, 3, 64, 96]
+    assert rel.manifest["output"]["parser"] == "NvDsInferParseYolo"
 
 
 def test_dynamic_batch_runs_at_1_and_2(tmp_path):
