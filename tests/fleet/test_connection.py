@@ -202,6 +202,17 @@ def test_hashed_known_hosts(lab, specs, tmp_path):
         assert c.run("true").ok
 
 
+def test_host_key_alias(lab, specs, tmp_path):
+    kh = tmp_path / "known_hosts"
+    key = _lab_key(lab, "jetson01")
+    kh.write_text(f"front-camera {key.get_name()} {key.get_base64()}\n")  # filed under the alias only
+    spec = dataclasses.replace(_with_known_hosts(specs["jetson01"], kh), host_key_alias="front-camera")
+    with Connection(spec) as c:
+        assert c.run("true").ok
+    with pytest.raises(Unreachable, match="unknown host key"):
+        Connection(_with_known_hosts(specs["jetson01"], kh)).open()
+
+
 # -- ssh config, jump hosts ----------------------------------------------------------------------
 
 

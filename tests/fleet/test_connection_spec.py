@@ -103,3 +103,16 @@ def test_host_key_names_and_algorithm_order():
     assert preferred_key_types([("kh", Key("ssh-rsa"))], offered)[:2] == ("rsa-sha2-512", "rsa-sha2-256")
     assert preferred_key_types([("kh", Key("ecdsa-sha2-nistp256"))], offered)[0] == "ecdsa-sha2-nistp256"
     assert preferred_key_types([], offered) == offered
+
+
+def test_unsupported_connection_or_become_method_is_bad_input(config):
+    with pytest.raises(UserError, match="ansible_connection=local"):
+        host_spec("h", {"ansible_connection": "local"}, config)
+    with pytest.raises(UserError, match="ansible_become_method=su"):
+        host_spec("h", {"ansible_become_method": "su"}, config)
+    assert host_spec("h", {"ansible_connection": "ssh", "ansible_become_method": "sudo"}, config).host == "h"
+
+
+def test_host_key_alias(config):
+    spec = host_spec("h", {"ansible_ssh_common_args": "-o HostKeyAlias=cam-front -J gw.example"}, config)
+    assert spec.host_key_alias == "cam-front" and spec.jump[0].host_key_alias is None

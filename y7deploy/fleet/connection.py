@@ -220,7 +220,7 @@ class Connection:
             options.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in options.ciphers) + tuple(
                 c for c in options.ciphers if c not in PREFERRED_CIPHERS)
             policy = self._policy(spec)
-            known = hostkeys.known_keys(policy, spec.host, spec.port)
+            known = hostkeys.known_keys(policy, spec.host, spec.port, spec.host_key_alias)
             options.key_types = hostkeys.preferred_key_types(known, options.key_types)
             try:
                 transport.start_client(timeout=spec.connect_timeout)
@@ -228,7 +228,7 @@ class Connection:
                 raise _Retryable(f"SSH handshake with {spec.host}:{spec.port} failed: {exc or type(exc).__name__}")
             key = transport.get_remote_server_key()
             try:
-                if hostkeys.verify(policy, spec.name, spec.host, spec.port, key):
+                if hostkeys.verify(policy, spec.name, spec.host, spec.port, key, spec.host_key_alias):
                     log.warning("%s: recorded new host key %s in %s", spec.name, hostkeys.key_label(key),
                                 policy.record_to)
             except hostkeys.HostKeyError as exc:

@@ -79,9 +79,10 @@ def _load(path: str) -> paramiko.HostKeys:
     return keys
 
 
-def known_keys(policy: KnownHostsPolicy, host: str, port: int) -> list[tuple[str, paramiko.PKey]]:
-    """Every (file, key) on record for this host and port."""
-    name = known_host_name(host, port)
+def known_keys(policy: KnownHostsPolicy, host: str, port: int,
+               alias: str | None = None) -> list[tuple[str, paramiko.PKey]]:
+    """Every (file, key) on record for this host and port (or for HostKeyAlias, used verbatim as ssh does)."""
+    name = alias or known_host_name(host, port)
     found = []
     for path in policy.files:
         entry = _load(path).lookup(name)
@@ -100,16 +101,17 @@ def preferred_key_types(known: list[tuple[str, paramiko.PKey]], offered: tuple[s
     return tuple(first) + tuple(a for a in offered if a not in first)
 
 
-def verify(policy: KnownHostsPolicy, label: str, host: str, port: int, key: paramiko.PKey) -> bool:
+def verify(policy: KnownHostsPolicy, label: str, host: str, port: int, key: paramiko.PKey,
+           alias: str | None = None) -> bool:
     """Check the key a server presented. Returns True when it was newly recorded.
 
     label: the inventory name, for messages. Raises HostKeyChanged / HostKeyUnknown.
     """
-    known = known_keys(policy, host, port)
+    known = known_keys(policy, host, port, alias)
     same_type = [(path, k) for path, k in known if k.get_name() == key.get_name()]
     if any(k == key for _, k in same_type):
         return False
-    name = known_host_name(host, port)
+    name = alias or known_host_name(host, port)
     if same_type:
         path, old = same_type[0]
         raise HostKeyChanged(

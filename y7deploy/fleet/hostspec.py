@@ -5,7 +5,9 @@ vars, then `-o` options in ansible_ssh_common_args/extra_args) beats
 ~/.ssh/config, which beats the defaults. ~/.ssh/config is looked up by the
 name ssh would be given: ansible_host if set, else the inventory name, so
 `Host` aliases, HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand,
-UserKnownHostsFile, StrictHostKeyChecking and ConnectTimeout all apply.
+UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias and ConnectTimeout all apply.
+Only ssh connections and sudo as the become method are supported; anything else
+in the inventory is bad input, not silently ignored.
 
     host_spec(name, hostvars, ssh_config=None) -> HostSpec
     inventory_specs(inventory, hosts=None, ssh_config=None) -> {name: HostSpec}
@@ -48,6 +50,7 @@ class HostSpec:
     known_hosts_files: tuple[str, ...] = (DEFAULT_KNOWN_HOSTS,)
     record_known_hosts_to: str = DEFAULT_KNOWN_HOSTS
     strict_host_key_checking: str = "yes"  # "yes" or "accept-new" ("no" maps to accept-new)
+    host_key_alias: str | None = None  # HostKeyAlias: the known_hosts name to use instead of host
     jump: tuple["HostSpec", ...] = ()  # ProxyJump hops, outermost first
     proxy_command: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -118,6 +121,12 @@ def host_spec(
 ) -> HostSpec:
     """The connection parameters of an inventory host (hostvars as Inventory.host_vars returns them)."""
     v = hostvars
+    connection = str(v.get("ansible_connection") or "ssh")
+    if connection not in ("ssh", "paramiko", "smart"):
+        raise UserError(f"host {name}: ansible_connection={connection} is not supported (only ssh)")
+    method = str(v.get("ansible_become_method") or "sudo")
+    if method != "sudo":
+        raise UserError(f"host {name}: ansible_become_method={method} is not supported (only sudo)")
     args = {}
     for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         if v.get(var):
@@ -174,6 +183,7 @@ def host_spec(
         record_known_hosts_to=record_to,
         strict_host_key_checking=_as_bool_setting(strict or "yes"),
         proxy_command=_first(args.get("proxycommand"), cfg.get("proxycommand")),
+        host_key_alias=_first(args.get("hostkeyalias"), cfg.get("hostkeyalias")),
         connect_timeout=timeout,
         keepalive=keepalive,
         look_for_default_keys=str(cfg.get("identitiesonly", "no")).lower() != "yes",
@@ -230,4 +240,5 @@ def _jump_spec(hop: str, target: HostSpec, ssh_config: paramiko.SSHConfig) -> Ho
         become_password=None,
         jump=(),
         proxy_command=None,
+        host_key_alias=cfg.get("hostkeyalias"),
     )
