@@ -178,3 +178,21 @@ def test_export_upstream_stripped_checkpoint(tmp_path, make_model, upstream_save
     rel = open_release(out / "yolov7-tiny-2024.1")  # best.pt says nothing: the name comes from the cfg
     assert rel.names == ["cat", "dog"] and rel.manifest["source"]["kind"] == "upstream-stripped"
     assert rel.manifest["simplified"] is True
+
+
+def test_export_plain_state_dict_needs_and_takes_cfg(tmp_path, make_model, make_cfg):
+    import torch
+    import yaml
+
+    model = make_model("yolov7-tiny", nc=2)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "r"
+    assert_user_error(run("export", tmp_path / "weights.pt", "--version", "1", "--out", out), "--cfg")
+    cfg = tmp_path / "tiny-small.yaml"
+    cfg.write_text(yaml.safe_dump(make_cfg("yolov7-tiny")))
+    result = run("export", tmp_path / "weights.pt", "--version", "1", "--img-size", "64", "--cfg", cfg, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    from y7deploy.release import open_release
+
+    rel = open_release(out / "tiny-small-1")  # "weights" says nothing: named after the cfg
+    assert rel.names == ["0", "1"] and rel.manifest["source"]["kind"] == "state-dict"

@@ -48,11 +48,12 @@ def register(cli: click.Group) -> None:
     @cli.command("reparam")
     @click.argument("weights", type=click.Path(dir_okay=False))
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Deploy-form checkpoint to write.")
-    def reparam_cmd(weights: str, out: str) -> None:
+    @click.option("--cfg", default=None, help="Architecture (yolov7-tiny... or a yaml) of a plain state_dict.")
+    def reparam_cmd(weights: str, out: str, cfg: str | None) -> None:
         """Fold a training-form checkpoint into its deploy form (implicit layers, RepConv, BN)."""
         from y7deploy.model.export import reparam_checkpoint
 
-        result = reparam_checkpoint(weights, out)
+        result = reparam_checkpoint(weights, out, cfg=cfg)
         click.echo(f"{result['out']}: deploy form of {result['source']} ({result['kind']}, "
                    f"{result['params']:,} parameters, {result['changed']})")
 
@@ -70,16 +71,17 @@ def register(cli: click.Group) -> None:
     @click.option("--out", "out", default="releases", show_default=True, type=click.Path(file_okay=False),
                   help="Directory of release bundles.")
     @click.option("--force", is_flag=True, help="Replace an existing release of the same name and version.")
+    @click.option("--cfg", default=None, help="Architecture (yolov7-tiny... or a yaml) of a plain state_dict.")
     @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
     def export_cmd(weights, version, name, img_size, batch, dynamic, opset, simplify, fp16, check_trt, out, force,
-                   as_json) -> None:
+                   cfg, as_json) -> None:
         """Reparameterize, export to ONNX for DeepStream-Yolo, verify with onnxruntime, write a release bundle."""
         from y7deploy.model.export import DEFAULT_OPSET, export_checkpoint
 
         result = export_checkpoint(
             weights, version=version, name=name, out=out, img_size=_parse_img_size(img_size), batch=batch,
             dynamic=dynamic, opset=opset or DEFAULT_OPSET, do_simplify=simplify, fp16=fp16,
-            check_trt=check_trt, force=force,
+            check_trt=check_trt, force=force, cfg=cfg,
         )
         rel, v = result.release, result.verification
         if as_json:

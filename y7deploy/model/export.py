@@ -393,9 +393,13 @@ def export_checkpoint(
     version: str,
     name: str | None = None,
     out: str | Path = "releases",
+    cfg: str | None = None,
     **options: Any,
 ) -> ExportResult:
-    """Load a checkpoint (any form load_checkpoint takes), then export_model it into a release."""
+    """Load a checkpoint (any form load_checkpoint takes), then export_model it into a release.
+
+    ``cfg`` names the architecture of a plain state_dict (other forms carry their own).
+    """
     weights = Path(weights)
     check_id_part("version", version)
     if name is not None:
@@ -409,7 +413,7 @@ def export_checkpoint(
     from y7deploy.model.checkpoint import load_checkpoint
     from y7deploy.model.reparam import reparameterize
 
-    ckpt = load_checkpoint(weights)
+    ckpt = load_checkpoint(weights, cfg=cfg)
     cfg_name = _cfg_name(ckpt)
     name = name or default_name(weights, cfg_name)
     source = {
@@ -439,7 +443,7 @@ def _cfg_name(ckpt: Any) -> str | None:
     return None
 
 
-def reparam_checkpoint(weights: str | Path, out: str | Path) -> dict[str, Any]:
+def reparam_checkpoint(weights: str | Path, out: str | Path, cfg: str | None = None) -> dict[str, Any]:
     """`y7deploy reparam`: a checkpoint in deploy form, for users who run PyTorch inference on it.
 
     Export does this itself; the command exists for upstream's workflow (the
@@ -453,7 +457,7 @@ def reparam_checkpoint(weights: str | Path, out: str | Path) -> dict[str, Any]:
         raise UserError(f"{weights}: no such checkpoint file")
     if out.resolve() == weights.resolve():
         raise UserError(f"--out {out} is the input checkpoint; write the deploy form to another file")
-    ckpt = load_checkpoint(weights)
+    ckpt = load_checkpoint(weights, cfg=cfg)
     was_deploy = is_deploy_form(ckpt.model) and bool(getattr(ckpt.model, "yaml", {}).get("fused"))
     deploy = reparameterize(ckpt.model.float())
     out.parent.mkdir(parents=True, exist_ok=True)
