@@ -29,6 +29,8 @@ def test_profile_facts_read_back(lab):
                      r"EABI: aarch64, DATE: .+$", first.strip())
         assert m and m.groups() == (release, revision, p.board), first
         assert sh("tr -d '\\0' < /sys/firmware/devicetree/base/model") == p.model
+        soc = {"5.3": "nvidia,tegra210", "7.2": "nvidia,tegra194", "8.7": "nvidia,tegra234"}[compute]
+        assert sh("tr '\\0' ' ' < /sys/firmware/devicetree/base/compatible").split()[-1] == soc
 
         versions = dict(line.split("\t") for line in sh(
             "dpkg-query -W -f='${Package}\\t${Version}\\n' nvidia-l4t-core tensorrt "

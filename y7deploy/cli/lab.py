@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -37,8 +38,12 @@ def up(name: str, hosts: int | None, profiles: tuple[str, ...], inventory_out: s
     from y7deploy.lab import Lab
 
     lab_ = Lab(name)
-    lab_.up(hosts=hosts, profiles=list(profiles), sudo_password=sudo_password,
-            inventory_out=inventory_out, log=lambda msg: click.echo(msg, err=True))
+    try:
+        lab_.up(hosts=hosts, profiles=list(profiles), sudo_password=sudo_password,
+                inventory_out=inventory_out, log=lambda msg: click.echo(msg, err=True))
+    except RuntimeError as exc:  # a host did not boot: the machine's fault, not the input's
+        click.echo(f"error: lab up failed (everything it made was removed): {exc}", err=True)
+        sys.exit(1)
     _print_status(lab_.status())
     click.echo(f"inventory: {lab_.inventory_path}")
 

@@ -8,6 +8,7 @@ they pretend to be.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ class Profile:
     deepstream: str  # e.g. "6.0.1"
     compute: str  # compute capability, e.g. "5.3"
     nvpmodel: tuple[tuple[int, str], ...]  # (id, name); the first is the current mode
+    compatible: tuple[str, ...] = ()  # /proc/device-tree/compatible, most specific first
 
     @property
     def cuda_short(self) -> str:
@@ -64,6 +66,7 @@ PROFILES: dict[str, Profile] = {
             l4t="32.7.4", l4t_gcid="33514132", l4t_date="Fri Jun  9 04:25:08 UTC 2023",
             jetpack="4.6.4", cuda="10.2.300", cudnn="8.2.1.32", tensorrt="8.2.1.9",
             deepstream="6.0.1", compute="5.3", nvpmodel=((0, "MAXN"), (1, "5W")),
+            compatible=("nvidia,p3449-0000-b00+p3448-0000-b00", "nvidia,jetson-nano", "nvidia,tegra210"),
         ),
         Profile(
             name="xavier-nx-jp513", model="NVIDIA Jetson Xavier NX Developer Kit", board="t186ref",
@@ -71,12 +74,14 @@ PROFILES: dict[str, Profile] = {
             jetpack="5.1.3", cuda="11.4.315", cudnn="8.6.0.166", tensorrt="8.5.2.2",
             deepstream="6.3", compute="7.2",
             nvpmodel=((8, "MODE_20W_6CORE"), (0, "MODE_15W_2CORE"), (2, "MODE_15W_6CORE")),
+            compatible=("nvidia,p3509-0000+p3668-0001", "nvidia,tegra194"),
         ),
         Profile(
             name="orin-nano-jp61", model="NVIDIA Jetson Orin Nano Developer Kit", board="generic",
             l4t="36.4.0", l4t_gcid="37537400", l4t_date="Fri Sep 13 04:36:44 UTC 2024",
             jetpack="6.1", cuda="12.6.68", cudnn="9.3.0.75", tensorrt="10.3.0.30",
             deepstream="7.1", compute="8.7", nvpmodel=((0, "15W"), (1, "7W")),
+            compatible=("nvidia,p3768-0000+p3767-0005", "nvidia,p3767-0005", "nvidia,tegra234"),
         ),
         Profile(
             name="agx-orin-jp62", model="NVIDIA Jetson AGX Orin Developer Kit", board="generic",
@@ -84,6 +89,7 @@ PROFILES: dict[str, Profile] = {
             jetpack="6.2", cuda="12.6.68", cudnn="9.3.0.75", tensorrt="10.3.0.30",
             deepstream="7.1", compute="8.7",
             nvpmodel=((0, "MAXN"), (1, "MODE_15W"), (2, "MODE_30W"), (3, "MODE_50W")),
+            compatible=("nvidia,p3737-0000+p3701-0005", "nvidia,p3701-0005", "nvidia,tegra234"),
         ),
     )
 }
@@ -118,7 +124,8 @@ def _dpkg_entries(p: Profile, arch: str) -> str:
     cuda_tag = f"cuda{p.cuda_short}"
     trt3 = ".".join(p.tensorrt.split(".")[:3])
     trt_major = p.tensorrt.split(".")[0]
-    l4t_deb = f"{p.l4t}-{p.l4t_date.split()[-1]}0101000000"
+    built = datetime.datetime.strptime(" ".join(p.l4t_date.split()), "%a %b %d %H:%M:%S UTC %Y")
+    l4t_deb = f"{p.l4t}-{built:%Y%m%d%H%M%S}"  # as L4T's debs are versioned
     pkgs = [
         ("nvidia-l4t-core", l4t_deb, "NVIDIA Core Package"),
         ("nvidia-jetpack", f"{p.jetpack}-b1", "NVIDIA Jetpack Meta Package"),
@@ -167,7 +174,7 @@ def write_profile_layer(dest: Path, p: Profile, base: Path) -> None:
     # On a Jetson /proc/device-tree links to /sys/firmware/devicetree/base; a container
     # can't add to /proc, so the model is found at the firmware path it links to.
     _write(dest / "firmware/devicetree/base/model", p.model + "\0")
-    _write(dest / "firmware/devicetree/base/compatible", f"nvidia,{p.board}\0")
+    _write(dest / "firmware/devicetree/base/compatible", "".join(c + "\0" for c in p.compatible))
     _write(layer / "etc/y7deploy-lab/device-tree-model", p.model + "\n")
 
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
