@@ -120,6 +120,13 @@ def test_sudo_with_password(deploy_user):
         assert password not in r.stderr and "y7deploy-sudo" not in r.stderr
         assert c.run("ps -eo args", sudo=True).stdout.count(password) == 0  # never in argv
         assert password not in c.wrap("true", sudo=True)
+        # uploads stream after sudo has accepted the password: small and large, content intact
+        big = bytes(range(256)) * 8192
+        assert c.put_bytes(b"secret-free\n", "/etc/y7-become-small", sudo=True, mode=0o600)
+        assert c.put_bytes(big, "/etc/y7-become-big", sudo=True)
+        assert not c.put_bytes(big, "/etc/y7-become-big", sudo=True)
+        assert c.get_bytes("/etc/y7-become-big", sudo=True) == big
+        assert c.run("stat -c %U:%a /etc/y7-become-small; rm -f /etc/y7-become-*", sudo=True).stdout == "root:600\n"
     assert password not in repr(spec) and password not in repr(Connection(spec))
 
 

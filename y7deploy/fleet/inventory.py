@@ -31,6 +31,7 @@ Public API (used by the runner):
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import re
@@ -211,7 +212,7 @@ class Inventory:
     def host_vars(self, host: str) -> dict[str, Any]:
         """The host's variables with Ansible's precedence applied, plus its magic vars.
 
-        Returns a fresh dict each call; callers may modify it.
+        Returns a fresh deep copy each call; callers may modify it.
         """
         if host not in self._inline_vars:
             raise UserError(f"unknown host {host!r} in inventory {', '.join(map(str, self.sources))}")
@@ -226,7 +227,7 @@ class Inventory:
             merged.update(self._inline_vars[host])
             merged.update(self._file_vars("host_vars", host))
             self._vars_cache[host] = merged
-        result = dict(self._vars_cache[host])
+        result = copy.deepcopy(self._vars_cache[host])  # a caller's edits never leak to other hosts
         result["inventory_hostname"] = host
         result["inventory_hostname_short"] = host if _IPV4.match(host) or ":" in host else host.split(".")[0]
         result["group_names"] = self.group_names(host)
