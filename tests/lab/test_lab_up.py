@@ -90,3 +90,12 @@ def test_unknown_host_is_a_user_error(lab):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "jetson77" in proc.stderr
+
+
+def test_cli_choices_match_the_lab():
+    """The CLI lists profiles and faults itself (so --help never imports the lab)."""
+    from y7deploy.cli import lab as cli_lab
+    from y7deploy.lab import FAULTS, PROFILES
+
+    assert tuple(cli_lab.PROFILE_NAMES) == tuple(PROFILES)
+    assert tuple(cli_lab.FAULT_KINDS) == tuple(FAULTS)

@@ -199,6 +199,15 @@ def test_deepstream_app_checks_classes_against_labels(lab, lab_host, models):
     assert "labels-mismatch" in events
 
 
+def test_deepstream_app_parses_configs_as_glib_key_files(lab, lab_host, models):
+    host = lab_host("orin-nano-jp61").name
+    lab.put(host, f"{WORK}/broken.txt", "[application]\nenable-perf-measurement\n")
+    proc = lab.root(host, f"cd {WORK} && deepstream-app -c broken.txt")
+    assert proc.returncode != 0
+    assert "which is not a key-value pair, group, or comment" in proc.stderr
+    assert "Failed to parse config file" in proc.stderr
+
+
 def test_deepstream_app_needs_the_custom_parser_library(lab, lab_host, models):
     host = lab_host("xavier-nx-jp513").name
     proc, _ = run_app(lab, host, "x.engine",

@@ -142,6 +142,10 @@ def run_checks(app, app_dir, prof):
         error(f"<parse_gie:1180>: Failed to parse nvinfer config '{infer_path}': {exc}")
         return 255
     base = os.path.dirname(infer_path)
+    # Keys given in [primary-gie] override the nvinfer file's (paths relative to the app config).
+    for key in ("model-engine-file", "labelfile-path"):
+        if key in gie:
+            infer[key] = resolve(app_dir, gie[key])
     gie_batch = gie.get("batch-size")
     return nvinfer_start(infer, base, int(gie_batch or infer.get("batch-size", "1")), prof)
 
