@@ -260,8 +260,10 @@ class Connection:
         try:
             return self._transport.open_session(timeout=timeout or self.spec.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            if self.connected:  # the host refused one more session (MaxSessions): not a dead link
+                raise
             self._lost(exc)
-            raise  # unreachable: _lost raises
+            raise  # not reached: _lost raises
 
     def _lost(self, exc: BaseException | None = None) -> None:
         reason = f"connection lost ({exc})" if exc else "connection lost"

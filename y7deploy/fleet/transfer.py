@@ -8,9 +8,13 @@ temporary file; the next attempt sends only what is missing.
 
 Why not SFTP: paramiko's SFTP waits on a reply per 32 KiB write unless
 pipelined, and even then costs a Python round of request bookkeeping per block.
-Streaming the bytes into `tee` on an exec channel is one flow-controlled stream,
-the same work OpenSSH's scp asks of the link (bench/upload.py measures both).
-The remote side hashes while it writes, so verification costs no second pass.
+Streaming the bytes into one process on an exec channel is one flow-controlled
+stream, the same work OpenSSH's scp asks of the link (bench/upload.py measures
+both). The host hashes while it writes (python3's hashlib when the host has it,
+which uses the CPU's SHA instructions; else coreutils' tee | sha256sum), and we
+hash our side in a thread meanwhile, so verification costs no second pass.
+There is no fsync: the rename replaces a file atomically, and ext4 flushes
+the data of a file renamed over another before the rename is committed.
 
 Two paths:
 - small content (<= SMALL): one round trip. The bytes are sent with a script that
@@ -19,7 +23,12 @@ Two paths:
   keyed by inode and ctime, so an unchanged 50 MB file is not re-hashed on every
   run) and any partial upload; then one stream; then one rename.
 
+Owner and mode of a replaced file are kept unless `mode` is given. Stale temp
+files of other versions of the same target are removed after a rename.
+
 Remote needs: POSIX sh and GNU coreutils (stat -c, sha256sum, truncate, tee, head).
+The sums cache, SUMS_DIR, _sums_key and _SIGNATURE are shared with
+modules/base.py's stat probe: keep them in step.
 """
 
 from __future__ import annotations
