@@ -140,6 +140,15 @@ def test_bad_input_names_file_and_line(tmp_path, name, text, where):
     assert where in str(err.value) and "\n" not in str(err.value)
 
 
+def test_ansible_yaml_tags(tmp_path):
+    (tmp_path / "hosts.yml").write_text("web:\n  hosts:\n    a:\n      raw: !unsafe '{{ not a template }}'\n")
+    assert load_inventory(tmp_path / "hosts.yml").host_vars("a")["raw"] == "{{ not a template }}"
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "web.yml").write_text("ok: 1\npw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n")
+    with pytest.raises(UserError, match=r"web.yml:2.*vault"):
+        load_inventory(tmp_path / "hosts.yml").host_vars("a")
+
+
 def test_bad_group_vars_file_named(tmp_path):
     (tmp_path / "hosts.yml").write_text("web:\n  hosts:\n    a:\n")
     (tmp_path / "group_vars").mkdir()
