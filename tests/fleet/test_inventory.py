@@ -59,6 +59,12 @@ def test_graph_of_one_group(tmp_path):
     assert ours(tmp_path, "-i", path, "--graph", "fleet") == oracle(tmp_path, "-i", path, "--graph", "fleet")
 
 
+def test_list_with_limit_matches_ansible_inventory(tmp_path):
+    path = str(HERE / "yaml_diamond")
+    args = ["-i", path, "--list", "--limit", "canary:lonely"]
+    assert json.loads(ours(tmp_path, *args)) == json.loads(oracle(tmp_path, *args))
+
+
 def test_host_list_source_matches_ansible_inventory(tmp_path):
     source = "jetson01,198.18.0.12:2222,edge[1:2],"
     assert json.loads(ours(tmp_path, "-i", source, "--list")) == json.loads(oracle(tmp_path, "-i", source, "--list"))
