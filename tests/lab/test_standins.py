@@ -65,6 +65,12 @@ def test_mempoolsize_flag_per_tensorrt_version(lab, lab_host, models):
     missing = trtexec(lab, nano, "--onnx=static.onnx --memPoolSize=workspace:1024")
     assert missing.returncode == 1 and "Unknown option: --memPoolSize workspace:1024" in missing.stdout
     assert trtexec(lab, xavier, "--onnx=static.onnx --memPoolSize=workspace:1024").returncode == 0
+    # A TensorRT 10 size form: 8.5 reads the number and drops the suffix (std::stod).
+    suffix = trtexec(lab, xavier, "--onnx=static.onnx --memPoolSize=workspace:2G")
+    assert suffix.returncode == 0 and "Memory Pools: workspace: 2 MiB" in suffix.stdout
+    assert "Memory Pools: workspace: 2048 MiB" in trtexec(
+        lab, orin, "--onnx=static.onnx --memPoolSize=workspace:2G").stdout
+    assert "[E] stod" in trtexec(lab, xavier, "--onnx=static.onnx --memPoolSize=workspace:lots").stdout
     assert trtexec(lab, orin, "--onnx=static.onnx --memPoolSize=workspace:2G").returncode == 0
     bad_pool = trtexec(lab, orin, "--onnx=static.onnx --memPoolSize=scratch:1024")
     assert bad_pool.returncode == 1 and "Unknown memory pool: scratch" in bad_pool.stdout

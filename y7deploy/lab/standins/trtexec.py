@@ -32,7 +32,7 @@ BY_MAJOR_MINOR = {
     (8, 2): COMMON | {"workspace", "explicitBatch", "maxBatch", "minTiming", "avgTiming", "buildOnly"},
     (8, 5): COMMON | {"workspace", "memPoolSize", "explicitBatch", "maxBatch", "minTiming",
                       "avgTiming", "buildOnly", "precisionConstraints", "preview"},
-    (10, 3): COMMON | {"memPoolSize", "stronglyTyped", "builderOptimizationLevel",
+    (10, 3): COMMON | {"memPoolSize", "explicitBatch", "stronglyTyped", "builderOptimizationLevel",
                        "versionCompatible", "hardwareCompatibilityLevel", "precisionConstraints",
                        "avgTiming", "preview", "tacticSharedMem"},
 }
@@ -63,16 +63,26 @@ def parse_shapes(spec):
 
 
 def parse_pools(spec, trt_major):
+    """--memPoolSize=pool:size,... in MiB -> {pool: MiB}. TensorRT 10 takes B/K/M/G
+    suffixes; 8.x reads the size with std::stod, which stops at the first non-digit (so
+    "2G" is 2 MiB there) and throws "stod" when there is no number at all."""
     pools = POOLS | ({"tacticSharedMem"} if trt_major >= 10 else set())
+    scale = {"": 1.0, "B": 1 / 2**20, "K": 1 / 1024, "M": 1.0, "G": 1024.0}
     out = {}
     for part in filter(None, spec.split(",")):
-        name, _, size = part.partition(":")
+        name, _, size = part.rpartition(":")
+        if trt_major >= 10:
+            m = re.match(r"^(-?[0-9.]+)([BKMG]?)$", size)
+        else:
+            m = re.match(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)()", size)
+        if not m:
+            raise ValueError("stod")
+        mib = float(m.group(1)) * scale[m.group(2)]
+        if mib < 0:
+            raise ValueError(f"Negative memory pool size: {mib:f}")
         if name not in pools:
             raise ValueError(f"Unknown memory pool: {name}")
-        m = re.match(r"^([0-9.]+)([BKMG]?)$", size)
-        if not m:
-            raise ValueError(f"Invalid memPoolSize value: {size}")
-        out[name] = size
+        out[name] = mib
     return out
 
 
@@ -107,11 +117,21 @@ def main(argv):
             say("W", "--workspace flag has been deprecated by --memPoolSize flag.")
         if "explicitBatch" in opts and (major, minor) >= (8, 4):
             say("W", "--explicitBatch flag has been deprecated and has no effect!")
+            say("W", "Explicit batch dim is automatically enabled if input model is ONNX or if "
+                     "dynamic shapes are provided when the engine is built.")
+        if "buildOnly" in opts and (major, minor) >= (8, 5):
+            say("W", "--buildOnly flag has been deprecated by --skipInference flag.")
+        if "loadEngine" in opts and "saveEngine" in opts:
+            return fail("Incompatible load and save engine options selected")
+        pools = {"workspace": float(opts["workspace"])} if opts.get("workspace") else {}
         if "memPoolSize" in opts:
             try:
-                parse_pools(opts["memPoolSize"], major)
+                pools.update(parse_pools(opts["memPoolSize"], major))
             except ValueError as exc:
                 return fail(str(exc))
+        say("I", "Memory Pools: " + ", ".join(
+            f"{p}: {pools[p]:g} MiB" if p in pools else f"{p}: default"
+            for p in ("workspace", "dlaSRAM", "dlaLocalDRAM", "dlaGlobalDRAM")))
         if "loadEngine" in opts:
             return load(opts["loadEngine"], prof, tag, cmdline, result)
         if "onnx" not in opts:
