@@ -145,3 +145,52 @@ def test_ping_and_facts_commands(fleet):
     assert run.output.count("| SUCCESS =>") == len(fleet.hosts)
     table = fleet.cli("facts")
     assert table.exit_code == 0 and "JetPack" in table.output and "jetson04" in table.output
+
+
+def test_task_keywords_loop_when_register_until_failed_when(fleet, tmp_path):
+    book = tmp_path / "keywords.yml"
+    book.write_text(textwrap.dedent("""
+        - hosts: jetson01,jetson03
+          gather_facts: false
+          vars:
+            names: [a, b, c]
+          tasks:
+            - file: {path: /tmp/y7t, state: directory}
+            - name: loop with a per-item condition
+              file: {path: "/tmp/y7t/{{ item }}", state: touch}
+              loop: "{{ names }}"
+              when: item != 'b'
+              register: touched
+            - assert:
+                that:
+                  - touched.results | length == 3
+                  - touched.results[1].skipped
+                  - touched.results[0].changed
+            - name: succeeds on the third try
+              shell: n=$(cat /tmp/y7t/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/y7t/n; echo $n
+              register: counter
+              until: counter.stdout == '3'
+              retries: 5
+              delay: 0.1
+            - assert: {that: ["counter.attempts == 3"]}
+            - name: failure judged by output, not exit code
+              command: echo "ERROR in config"
+              register: judged
+              failed_when: "'ERROR' in judged.stdout"
+              changed_when: false
+              ignore_errors: true
+            - assert: {that: ["judged is failed", "judged.rc == 0"]}
+            - name: only on one host
+              file: {path: /tmp/y7t/only, state: touch}
+              when: inventory_hostname == 'jetson03'
+        """))
+    run = fleet.play(str(book))
+    assert run.exit_code == 0, run.output
+    recap = run.recap()
+    assert recap["jetson01"]["ignored"] == 1 and recap["jetson01"]["skipped"] == 1
+    assert recap["jetson03"]["skipped"] == 0
+    for host in ("jetson01", "jetson03"):
+        assert fleet.exists(host, "/tmp/y7t/a") and not fleet.exists(host, "/tmp/y7t/b")
+        assert fleet.root(host, "cat /tmp/y7t/n").strip() == "3"
+    assert run.output.count("FAILED - RETRYING") == 4
+    assert fleet.exists("jetson03", "/tmp/y7t/only") and not fleet.exists("jetson01", "/tmp/y7t/only")

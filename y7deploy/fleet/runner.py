@@ -131,6 +131,8 @@ class Runner:
         self.play_hosts: list[list[str]] = []
         self._lock = threading.Lock()
         self._json_plays: list[dict[str, Any]] = []
+        self._wave_tasks: list[Task] = []  # the current wave's tasks, for the read-ahead
+        self._groups: dict[str, list[str]] | None = None
 
     # --- before anything runs ------------------------------------------------------------
 
@@ -360,8 +362,10 @@ class Runner:
         """The host's variables, Ansible's precedence: inventory < facts < play < task < set_fact/register < -e."""
         index = self.book.plays.index(play)
         batch_hosts = self.play_hosts[index]
+        if self._groups is None:
+            self._groups = {g: self.inventory.group_hosts(g) for g in self.inventory.groups}
         magic = {
-            "groups": {g: self.inventory.group_hosts(g) for g in self.inventory.groups},
+            "groups": self._groups,
             "hostvars": _AllHostVars(self, play),
             "play_hosts": [h for h in batch_hosts if self.hosts[h].active],
             "ansible_play_hosts": [h for h in batch_hosts if self.hosts[h].active],
@@ -502,7 +506,7 @@ class Runner:
         """
         from y7deploy.fleet.modules.base import stat_command
 
-        tasks = getattr(self, "_wave_tasks", [])
+        tasks = self._wave_tasks
         later = tasks[tasks.index(task):] if task in tasks else [task]
         wanted: dict[tuple[str, bool], None] = {}
         for t in later:
