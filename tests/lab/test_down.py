@@ -23,7 +23,7 @@ def leftovers(lab: Lab) -> dict:
     return {
         "links": network.links_with_prefix(lab.names.prefix),
         "mounts": container.mounts_under(lab.state_dir),
-        "processes": container.nspawn_pids(lab.names.marker),
+        "processes": container.nspawn_pids(lab.names.marker) + container.wrapper_pids(lab.names.marker),
         "state": lab.state_dir.exists(),
         "cgroups": [str(container.cgroup_dir(h, lab.name)) for h in container.CGROUP_HIERARCHIES
                     if container.cgroup_dir(h, lab.name).exists()],

@@ -72,8 +72,34 @@ def remove_cgroups(lab: str) -> None:
                 pass
 
 
-def start(*, merged: Path, machine: str, hostname: str, host_if: str, firmware: Path,
-          marker: str, console_log: Path, lab: str) -> None:
+# Runs each host's nspawn: moves into the host's own cgroups first (without a host
+# systemd, `nspawn --keep-unit` keeps the container in nspawn's cgroup, and containers
+# sharing one trip over each other's units: exit 219/CGROUP), puts the host side of the
+# veth on the lab bridge once nspawn has made it, and boots the host again when it
+# rebooted itself (nspawn exits 133), as a Jetson comes back after `reboot`.
+WRAPPER = r"""
+for d in $Y7_CGROUPS; do mkdir -p "$d" && echo $$ > "$d/cgroup.procs"; done
+while :; do
+  ( i=0
+    while [ $i -lt 600 ]; do
+      ip link set "$Y7_HOST_IF" master "$Y7_BRIDGE" 2>/dev/null && ip link set "$Y7_HOST_IF" up && exit 0
+      i=$((i + 1)); sleep 0.1
+    done ) &
+  "$@"
+  rc=$?
+  [ "$rc" -eq 133 ] || exit "$rc"
+done
+"""
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                   check=True, capture_output=True)
+
+
+def start(*, merged: Path, machine: str, hostname: str, host_if: str, bridge: str,
+          firmware: Path, opt: Path, marker: str, console_log: Path, lab: str) -> None:
     """Boot the container in the background, detached from us (it outlives `lab up`).
 
     nspawn creates the veth pair itself (`--network-veth-extra`): handing it one we made
@@ -82,25 +108,33 @@ def start(*, merged: Path, machine: str, hostname: str, host_if: str, firmware: 
     cmd = [
         "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
         f"--directory={merged}", f"--machine={machine}", f"--hostname={hostname}",
-        f"--network-veth-extra={host_if}:{GUEST_IF}", f"--tmpfs=/opt/y7deploy:size={OPT_SIZE},mode=0755",
+        f"--network-veth-extra={host_if}:{GUEST_IF}", f"--bind={opt}:/opt/y7deploy",
         f"--bind-ro={firmware}:/sys/firmware", "--link-journal=no", "--resolv-conf=off",
         "--timezone=off", "--console=read-only", marker,
     ]
-    # Without a host systemd, nspawn --keep-unit puts the container in nspawn's own
-    # cgroup; containers sharing one trip over each other's units (exit 219/CGROUP).
-    # So each nspawn first moves into a cgroup of its own.
-    dirs = [str(cgroup_dir(h, lab, hostname)) for h in CGROUP_HIERARCHIES
-            if Path("/sys/fs/cgroup", h, "cgroup.procs").exists()]
-    wrapper = 'for d in "$0" "$1"; do [ -n "$d" ] && mkdir -p "$d" && echo $$ > "$d/cgroup.procs"; done; shift; exec "$@"'
-    dirs = (dirs + ["", ""])[:2]
+    cgroups = [str(cgroup_dir(h, lab, hostname)) for h in CGROUP_HIERARCHIES
+               if Path("/sys/fs/cgroup", h, "cgroup.procs").exists()]
+    env = {"PATH": GUEST_ENV["PATH"], "Y7_CGROUPS": " ".join(cgroups), "Y7_HOST_IF": host_if,
+           "Y7_BRIDGE": bridge}
     with open(console_log, "ab") as log:
-        # setsid -f: nspawn is re-parented to init, so it never becomes our zombie.
-        subprocess.run(["setsid", "-f", "/bin/sh", "-c", wrapper, *dirs, *cmd],
-                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=True)
+        # setsid -f: the wrapper is re-parented to init, so it never becomes our zombie.
+        subprocess.run(["setsid", "-f", "/bin/sh", "-c", WRAPPER, f"y7lab-{machine}", *cmd],
+                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                       check=True)
+
+
+def wrapper_pids(marker: str) -> list[int]:
+    """The wrapper shells of a lab's hosts (they restart a host that rebooted)."""
+    return _pids_with(marker, lambda args: args[0] == "/bin/sh")
 
 
 def nspawn_pids(marker: str, machine: str | None = None) -> list[int]:
     """The systemd-nspawn processes carrying `marker` (and `--machine=machine` if given)."""
+    return _pids_with(marker, lambda args: os.path.basename(args[0]) == "systemd-nspawn" and (
+        machine is None or f"--machine={machine}" in args))
+
+
+def _pids_with(marker: str, match) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -110,9 +144,7 @@ def nspawn_pids(marker: str, machine: str | None = None) -> list[int]:
         except OSError:
             continue
         args = [a.decode(errors="replace") for a in argv if a]
-        if not args or os.path.basename(args[0]) != "systemd-nspawn" or marker not in args:
-            continue
-        if machine is None or f"--machine={machine}" in args:
+        if args and marker in args and match(args):
             found.append(int(entry))
     return found
 

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -212,11 +213,12 @@ class Lab:
             d = self.state_dir / "hosts" / h.name
             container.start(merged=d / "merged", machine=self.names.machine(h.name),
                             hostname=h.name, host_if=self.names.veth_host(h.index),
+                            bridge=self.names.bridge, opt=d / "opt",
                             firmware=self.state_dir / "profiles" / h.profile / "firmware",
                             marker=self.names.marker, console_log=d / "console.log",
                             lab=self.name)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            list(pool.map(self._wait_ready, hosts))
+            list(pool.map(self.wait_ready, hosts))
 
         self.known_hosts.write_text("".join(
             f"{h.name},{h.address} {host_keys[h.name]}\n" for h in hosts))
@@ -232,6 +234,8 @@ class Lab:
         prof = self.state_dir / "profiles" / h.profile
         merged = d / "merged"
         container.mount_overlay([prof / "root", base], d / "upper", d / "work", merged)
+        # /opt/y7deploy: a small disk of the host's own that outlives a reboot of the host.
+        container.mount_tmpfs(d / "opt", container.OPT_SIZE)
 
         (merged / "etc/hostname").write_text(h.name + "\n")
         (merged / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{h.name}\n")
@@ -263,8 +267,12 @@ class Lab:
         pub = Path(f"{keyfile}.pub").read_text().split()
         return f"{pub[0]} {pub[1]}"
 
-    def _wait_ready(self, h: Host) -> None:
-        deadline = time.monotonic() + BOOT_TIMEOUT
+    def wait_ready(self, host: str | Host, timeout: float | None = None) -> None:
+        """Wait until a host has booted (systemd running) and its sshd answers, e.g. after
+        `sudo reboot` inside it (the lab boots a host that rebooted itself again)."""
+        h = host if isinstance(host, Host) else self.host(host)
+        timeout = timeout or BOOT_TIMEOUT
+        deadline = time.monotonic() + timeout
         leader = None
         while leader is None and time.monotonic() < deadline:
             leader = self._leader(h, required=False)
@@ -273,18 +281,11 @@ class Lab:
         if leader is None:
             raise RuntimeError(f"{h.name}: systemd-nspawn did not start; see "
                                f"{self.state_dir / 'hosts' / h.name / 'console.log'}")
-        # nspawn made the host side of the veth; put it on the lab's bridge.
-        veth = self.names.veth_host(h.index)
-        while not network.link_exists(veth):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{h.name}: its veth {veth} never appeared")
-            time.sleep(0.1)
-        network.attach(veth, self.names.bridge)
         state = container.wait_booted(leader, max(1.0, deadline - time.monotonic()))
         if state not in ("running", "degraded"):
             console = self.state_dir / "hosts" / h.name / "console.log"
             tail = console.read_text(errors="replace").splitlines()[-3:] if console.exists() else []
-            raise RuntimeError(f"{h.name}: systemd did not finish booting in {BOOT_TIMEOUT:.0f}s "
+            raise RuntimeError(f"{h.name}: systemd did not finish booting in {timeout:.0f}s "
                                f"(state {state!r}); console: {' | '.join(tail)}")
         while not sshd_answers(h.address, 1.0):
             if time.monotonic() > deadline:
@@ -316,6 +317,11 @@ class Lab:
         return None
 
     def _teardown(self, log) -> None:
+        for pid in container.wrapper_pids(self.names.marker):  # so nothing boots again
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         pids = container.nspawn_pids(self.names.marker)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(pids))) as pool:
             list(pool.map(container.kill, pids))

@@ -42,12 +42,6 @@ def create_bridge(name: str, subnet: ipaddress.IPv4Network) -> None:
     ip("link", "set", name, "up")
 
 
-def attach(host_side: str, bridge: str) -> None:
-    """Put a host's veth (made by nspawn) on the lab's bridge and bring it up."""
-    ip("link", "set", host_side, "master", bridge)
-    ip("link", "set", host_side, "up")
-
-
 def delete_link(name: str) -> None:
     ip("link", "del", name, check=False)
 
