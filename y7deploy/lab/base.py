@@ -89,7 +89,18 @@ def ensure_base(log=print) -> Path:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _prune_old_bases(root, keep=final, log=log)
     return final
+
+
+def _prune_old_bases(root: Path, keep: Path, log) -> None:
+    """Remove roots of earlier keys that no running lab has mounted (about 0.5 GB each)."""
+    with open("/proc/self/mountinfo") as f:
+        mounted = f.read()
+    for old in root.glob(f"{SUITE}-*"):
+        if old != keep and ".tmp-" not in old.name and str(old) not in mounted:
+            log(f"removing the outdated lab base root {old}")
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _run(cmd: list[str], env: dict | None = None) -> None:
