@@ -2,7 +2,7 @@
 
 Each run is a fresh upload (the target is removed first) and includes opening the
 connection, as a deploy would. y7deploy's upload also hashes the file on both ends
-and renames it into place; its local hash cache is cleared before each run. Runs
+and renames it into place; its memo of local hashes is cleared before each run. Runs
 are interleaved so a noisy machine hurts all three alike. Prints every run, the
 medians in MiB/s and the ratios to scp; then the no-change re-upload time.
 
@@ -69,7 +69,7 @@ def run(lab, local: Path, args) -> int:
         conn.run(f"rm -f {DEST_DIR}/bench.* {DEST_DIR}/.bench.*; rm -rf ~/.cache/y7deploy")
 
     def y7deploy_upload() -> float:
-        transfer.file_sha256.cache_clear()
+        transfer.forget_local_sums()
         t0 = time.perf_counter()
         with Connection(spec) as conn:
             changed = conn.put_file(local, f"{DEST_DIR}/bench.y7")
@@ -107,7 +107,7 @@ def run(lab, local: Path, args) -> int:
                 print(f"run {i + 1}  {name:<14} {seconds:6.2f} s  {mib / seconds:7.1f} MiB/s", flush=True)
         clean(admin)
         admin.put_file(local, f"{DEST_DIR}/bench.y7")
-        transfer.file_sha256.cache_clear()
+        transfer.forget_local_sums()
         t0 = time.perf_counter()
         with Connection(spec) as conn:
             assert not conn.put_file(local, f"{DEST_DIR}/bench.y7")

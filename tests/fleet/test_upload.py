@@ -124,6 +124,17 @@ def test_sudo_upload_to_root_dir(lab, conn):
     lab.root("jetson03", ["rm", "-f", path])
 
 
+def test_disk_full_is_a_transfer_error_not_unreachable(lab, lab_fault, specs, big_file):
+    with lab_fault("jetson04", "disk-full"), Connection(specs["jetson04"]) as c:
+        with pytest.raises(TransferError, match="No space left"):
+            c.put_file(big_file, "/opt/y7deploy/model.onnx", sudo=True)
+        with pytest.raises(TransferError, match="No space left"):
+            c.put_bytes(b"x" * 100_000, "/opt/y7deploy/labels.txt", sudo=True)
+        assert c.run("true").ok  # the connection is still fine
+        leftovers = c.run("ls -A /opt/y7deploy", sudo=True).stdout.split()
+    assert not [f for f in leftovers if ".y7part-" in f and f.startswith(".labels")]
+
+
 def test_missing_directory_is_an_error(conn):
     with pytest.raises(TransferError, match="/nonexistent/dir"):
         conn.put_bytes(b"x", "/nonexistent/dir/file")

@@ -259,11 +259,23 @@ class Connection:
         assert self._transport is not None
         try:
             return self._transport.open_session(timeout=timeout or self.spec.connect_timeout)
+        except paramiko.ChannelException:
+            raise  # the host refused one more session (MaxSessions): not a dead link
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            if self.connected:  # the host refused one more session (MaxSessions): not a dead link
+            if self.alive():
                 raise
             self._lost(exc)
             raise  # not reached: _lost raises
+
+    def alive(self, grace: float = 1.0) -> bool:
+        """Is the link up? paramiko closes a dying transport's channels a moment before it
+        marks itself inactive, so after a channel failure give it `grace` seconds to say."""
+        deadline = time.monotonic() + grace
+        while self.connected:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _lost(self, exc: BaseException | None = None) -> None:
         reason = f"connection lost ({exc})" if exc else "connection lost"
@@ -301,6 +313,8 @@ class Connection:
             chan.exec_command(self.wrap(command, sudo=sudo, env=env))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             chan.close()
+            if self.alive():
+                raise
             self._lost(exc)
         running = _Running(self, chan, timeout)
         if sudo and not self._already_become_user() and self.spec.become_password is not None:
@@ -370,6 +384,7 @@ class _Running:
         self.chan = chan
         self.deadline = time.monotonic() + timeout if timeout else None
         self.err_prefix = b""
+        self.stdin_closed = False
 
     def _remaining(self) -> float | None:
         if self.deadline is None:
@@ -403,7 +418,7 @@ class _Running:
             self._wait()
             chunk = self.chan.recv_stderr(READ_CHUNK) if self.chan.recv_stderr_ready() else b""
             if not chunk and (self.chan.closed or self.chan.exit_status_ready()):
-                if not self.conn.connected:
+                if self.chan.exit_status == -1 and not self.conn.alive():
                     self.conn._lost()
                 # sudo ended without running the command: keep what it said as the result
                 self.err_prefix = buf
@@ -418,12 +433,16 @@ class _Running:
             self._remaining()  # raises when the deadline passed
 
     def send(self, data: bytes | memoryview) -> None:
+        """Feed the command's stdin. If the command stopped reading (it exited, say on a full
+        disk), the rest is dropped and finish() reports what it said; a dead link raises."""
+        if self.stdin_closed:
+            return
         try:
             self.chan.sendall(data)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            if not self.conn.connected:
+            if not self.conn.alive():
                 self.conn._lost(exc)
-            raise
+            self.stdin_closed = True
 
     def finish(self) -> tuple[bytes, bytes, int]:
         """Close stdin, read stdout and stderr to the end, return (stdout, stderr, exit code)."""
@@ -446,7 +465,7 @@ class _Running:
             self._remaining()
         code = chan.exit_status if chan.exit_status_ready() else -1
         chan.close()
-        if code == -1 and not self.conn.connected:
+        if code == -1 and not self.conn.alive():
             self.conn._lost()
         return b"".join(out), b"".join(err), code
 

@@ -33,8 +33,6 @@ modules/base.py's stat probe: keep them in step.
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
 import hashlib
 import os
 import re
@@ -131,13 +129,14 @@ def put_bytes(conn: "Connection", data: bytes, remote: str, *, mode: int | str |
     report = report if report is not None else TransferReport()
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > SMALL:
-        source = _Source(len(data), digest[:16], lambda: digest, lambda offset: _slices(data, offset))
+        source = _Source(len(data), digest[:16], digest, lambda: digest, lambda _: None,
+                         lambda start, end: _slices(data, start, end))
         return _put_large(conn, source, remote, mode, sudo, report)
     t = part_name(remote, digest[:16])
     script = _vars(r=remote, t=t, m=_mode_arg(mode), s=digest, k=_sums_key(remote)) + (
         'if [ -f "$r" ] && [ "$(sha256sum < "$r")" = "$s  -" ]; then '
         'cat > /dev/null; ' + _set_mode(_mode_arg(mode)) + 'echo same; exit 0; fi; '
-        'cat > "$t" || exit 4; '
+        'cat > "$t" || { rm -f -- "$t"; exit 4; }; '
         '[ "$(sha256sum < "$t")" = "$s  -" ] || { rm -f -- "$t"; echo "checksum mismatch" >&2; exit 3; }; '
         + _FINALIZE
     )
@@ -160,44 +159,64 @@ def put_file(conn: "Connection", local: str | os.PathLike, remote: str, *, mode:
     if st.st_size <= SMALL:
         return put_bytes(conn, path.read_bytes(), remote, mode=mode, sudo=sudo, report=report)
     key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    source = _Source(st.st_size, key, lambda: file_sha256(str(path), st.st_size, st.st_mtime_ns),
-                     lambda offset: _file_chunks(path, offset))
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    source = _Source(st.st_size, key, _LOCAL_SUMS.get(memo), lambda: file_sha256(path),
+                     lambda digest: _LOCAL_SUMS.__setitem__(memo, digest),
+                     lambda start, end: _file_chunks(path, start, end))
     return _put_large(conn, source, remote, mode, sudo, report)
 
 
-@functools.lru_cache(maxsize=256)
-def file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a local file, remembered per (path, size, mtime) for the life of the process."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
+# sha256 of workstation files already hashed in this process, per (path, size, mtime): a file
+# pushed to ten hosts is read and hashed once. A memo, not state: forgetting it costs only time.
+_LOCAL_SUMS: dict[tuple[str, int, int], str] = {}
+
+
+def forget_local_sums() -> None:
+    """Drop the memo of local file hashes (the bench does, to time cold uploads)."""
+    _LOCAL_SUMS.clear()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a local file, from the memo when the file is unchanged since it was hashed."""
+    st = os.stat(path)
+    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _LOCAL_SUMS:
+        h = hashlib.sha256()
+        for chunk in _file_chunks(Path(path), 0, st.st_size):
+            h.update(chunk)
+        _LOCAL_SUMS[memo] = h.hexdigest()
+    return _LOCAL_SUMS[memo]
 
 
 @dataclass
 class _Source:
-    """What to upload: its size, a key naming the temp file (same content, same name,
-    so a retry resumes), its sha256 computed only when needed, and its bytes from an offset."""
+    """What to upload: its size; a key naming the temp file (same content, same name, so a
+    retry resumes); its sha256 if already known, else how to compute it (only when the host
+    holds a file of the same size) and where to remember the one computed while sending;
+    and its bytes between two offsets."""
 
     size: int
     key: str
-    digest: Callable[[], str]
-    chunks: Callable[[int], Iterator[memoryview]]
+    known_sha: str | None
+    compute_sha: Callable[[], str]
+    remember_sha: Callable[[str], None]
+    chunks: Callable[[int, int], Iterator[memoryview]]
 
 
-def _slices(data: bytes, offset: int) -> Iterator[memoryview]:
+def _slices(data: bytes, start: int, end: int) -> Iterator[memoryview]:
     view = memoryview(data)
-    for i in range(offset, len(data), CHUNK):
-        yield view[i:i + CHUNK]
+    for i in range(start, end, CHUNK):
+        yield view[i:min(i + CHUNK, end)]
 
 
-def _file_chunks(path: Path, offset: int) -> Iterator[memoryview]:
+def _file_chunks(path: Path, start: int, end: int) -> Iterator[memoryview]:
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
-        f.seek(offset)
-        while n := f.readinto(buf):
+        f.seek(start)
+        left = end - start
+        while left > 0 and (n := f.readinto(view[:min(left, CHUNK)])):
+            left -= n
             yield view[:n]
 
 
@@ -216,28 +235,26 @@ def _put_large(conn: "Connection", src: _Source, remote: str, mode: int | str | 
         'echo "file $1 $2 $sum"; fi; '
         '[ -f "$t" ] && echo "part $(stat -c %s -- "$t")"; exit 0'
     )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        local_sha = pool.submit(src.digest)  # our own hash, on the other core, while the host works
-        return _decide_and_send(conn, src, remote, t, k, m, probe, local_sha, sudo, report)
-
-
-def _decide_and_send(conn: "Connection", src: _Source, remote: str, t: str, k: str, m: str, probe: str,
-                     local_sha: "concurrent.futures.Future[str]", sudo: bool, report: TransferReport) -> bool:
     res = conn.run(probe, sudo=sudo)
     text = _check(res.exit_code, res.stdout, res.stderr, conn, remote)
     facts = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip()}
-    if "file" in facts and len(facts["file"]) == 3 and facts["file"][2] == local_sha.result():
-        report.skipped = True
-        if m:
-            res = conn.run(_vars(r=remote) + _set_mode(m), sudo=sudo)
-            report.changed = "mode-changed" in _check(res.exit_code, res.stdout, res.stderr, conn, remote)
-        return report.changed
+    local_sha = src.known_sha
+    if "file" in facts and len(facts["file"]) == 3:  # same size there: only now is our hash needed first
+        local_sha = local_sha or src.compute_sha()
+        if facts["file"][2] == local_sha:
+            report.skipped = True
+            if m:
+                res = conn.run(_vars(r=remote) + _set_mode(m), sudo=sudo)
+                report.changed = "mode-changed" in _check(res.exit_code, res.stdout, res.stderr, conn, remote)
+            return report.changed
     part = int(facts["part"][0]) if "part" in facts else 0
     offset = part if 0 < part <= src.size else 0
-    sent_sha = _stream(conn, src, t, offset, sudo, report)
-    if sent_sha != local_sha.result() and offset:
-        sent_sha = _stream(conn, src, t, 0, sudo, report)  # the partial file was not ours: start over
-    if sent_sha != local_sha.result():
+    sent_sha, hashed = _stream(conn, src, t, offset, sudo, report, hash_locally=local_sha is None)
+    local_sha = local_sha or hashed
+    src.remember_sha(local_sha)
+    if sent_sha != local_sha and offset:
+        sent_sha, _ = _stream(conn, src, t, 0, sudo, report)  # the partial file was not ours: start over
+    if sent_sha != local_sha:
         conn.run(quote_argv(["rm", "-f", "--", t]), sudo=sudo)
         raise TransferError(f"{conn.name}:{remote}: checksum mismatch after upload")
     res = conn.run(_vars(r=remote, t=t, m=m, s=sent_sha, k=k) + _FINALIZE, sudo=sudo)
@@ -289,15 +306,24 @@ _RECEIVER_SH = (
 )
 
 
-def _stream(conn: "Connection", src: _Source, t: str, offset: int, sudo: bool, report: TransferReport) -> str:
-    """Send the bytes from `offset` on, appending to `t`; returns the sha256 the host computed of all of `t`."""
+def _stream(conn: "Connection", src: _Source, t: str, offset: int, sudo: bool, report: TransferReport,
+            hash_locally: bool = False) -> tuple[str, str]:
+    """Send the bytes from `offset` on, appending to `t`. Returns the sha256 the host computed of
+    all of `t` and, if asked, ours of the same bytes, computed as they go (no second read)."""
     script = _vars(t=t, o=str(offset), p=_RECEIVER_PY) + (
         'if command -v python3 >/dev/null 2>&1; then exec python3 -c "$p" "$t" "$o"; fi; ' + _RECEIVER_SH
     )
+    ours = hashlib.sha256() if hash_locally else None
+    if ours is not None:
+        for chunk in src.chunks(0, offset):
+            ours.update(chunk)
     running = conn.start(script, sudo=sudo)
     report.resumed_from = offset
-    for chunk in src.chunks(offset):
+    for chunk in src.chunks(offset, src.size):
         running.send(chunk)
+        if ours is not None:
+            ours.update(chunk)
         report.bytes_sent += len(chunk)
     out, err, code = running.finish()
-    return _check(code, out.decode(), err.decode("utf-8", "replace"), conn, t).strip()
+    theirs = _check(code, out.decode(), err.decode("utf-8", "replace"), conn, t).strip()
+    return theirs, ours.hexdigest() if ours is not None else ""
