@@ -42,26 +42,6 @@ def test_handlers_run_once_at_end_only_when_notified_by_a_change(fleet):
     assert fleet.root("jetson01", "cat /tmp/y7t/handler.log").split() == ["run"]
 
 
-def wave_book(tmp_path: Path, serial: str, extra: str = "") -> Path:
-    book = tmp_path / "waves.yml"
-    book.write_text(textwrap.dedent(f"""
-        - name: rollout
-          hosts: all
-          gather_facts: false
-          serial: {serial}
-          {extra}
-          tasks:
-            - name: mark
-              file: {{path: /tmp/y7t, state: directory}}
-            - name: maybe fail
-              command: "false"
-              when: inventory_hostname in fail_hosts
-            - name: after
-              file: {{path: /tmp/y7t/after, state: touch}}
-        """))
-    return book
-
-
 def reached(fleet) -> dict[str, bool]:
     return {h: fleet.exists(h, "/tmp/y7t") for h in fleet.hosts}
 
@@ -70,24 +50,24 @@ FAIL_01 = ["-e", json.dumps({"fail_hosts": ["jetson01"]})]
 
 
 def test_max_fail_exceeded_aborts_and_later_waves_are_untouched(fleet, tmp_path):
-    run = fleet.play(wave_book(tmp_path, "2", "max_fail_percentage: 49"), *FAIL_01)
+    run = fleet.play(kit.wave_book(tmp_path, "2", "max_fail_percentage: 49"), *FAIL_01)
     assert run.exit_code == 4, run.output
     assert reached(fleet) == {"jetson01": True, "jetson02": True, "jetson03": False, "jetson04": False}
-    assert not fleet.exists("jetson02", "/tmp/y7t/after")  # stopped with its wave
+    assert not fleet.exists("jetson02", "/tmp/y7t/a")  # stopped with its wave
     assert "hosts not reached (left untouched): jetson03, jetson04" in run.output
     assert set(run.recap()) == {"jetson01", "jetson02"}
 
 
 def test_max_fail_equal_does_not_abort(fleet, tmp_path):
-    run = fleet.play(wave_book(tmp_path, "2", "max_fail_percentage: 50"), *FAIL_01)
+    run = fleet.play(kit.wave_book(tmp_path, "2", "max_fail_percentage: 50"), *FAIL_01)
     assert run.exit_code == 3, run.output
     assert reached(fleet) == {h: True for h in fleet.hosts}
-    assert fleet.exists("jetson04", "/tmp/y7t/after") and not fleet.exists("jetson01", "/tmp/y7t/after")
+    assert fleet.exists("jetson04", "/tmp/y7t/a") and not fleet.exists("jetson01", "/tmp/y7t/a")
     assert run.recap()["jetson01"]["failed"] == 1
 
 
 def test_wave_list_last_item_repeats_and_a_fully_failed_wave_stops(fleet, tmp_path):
-    run = fleet.play(wave_book(tmp_path, '["25%", 3]'), *FAIL_01, "--json")
+    run = fleet.play(kit.wave_book(tmp_path, '["25%", 3]'), *FAIL_01, "--json")
     assert run.exit_code == 4
     doc = run.json
     assert doc["aborted"] and doc["untouched"] == ["jetson02", "jetson03", "jetson04"]
@@ -95,16 +75,16 @@ def test_wave_list_last_item_repeats_and_a_fully_failed_wave_stops(fleet, tmp_pa
 
 
 def test_serial_percent_batches_in_order(fleet, tmp_path):
-    run = fleet.play(wave_book(tmp_path, '"50%"'), "-e", '{"fail_hosts": []}')
+    run = fleet.play(kit.wave_book(tmp_path, '"50%"'), "-e", '{"fail_hosts": []}')
     assert run.exit_code == 0
     marks = [line for line in run.output.splitlines() if line.startswith("TASK [mark]")]
     assert len(marks) == 2  # two waves of two
 
 
 def test_any_errors_fatal_stops_everyone(fleet, tmp_path):
-    run = fleet.play(wave_book(tmp_path, "0", "any_errors_fatal: true"), *FAIL_01)
+    run = fleet.play(kit.wave_book(tmp_path, "0", "any_errors_fatal: true"), *FAIL_01)
     assert run.exit_code == 4
-    assert not any(fleet.exists(h, "/tmp/y7t/after") for h in fleet.hosts)
+    assert not any(fleet.exists(h, "/tmp/y7t/a") for h in fleet.hosts)
 
 
 def test_unreachable_host_is_reported_and_the_others_go_on(fleet, lab_fault, tmp_path):

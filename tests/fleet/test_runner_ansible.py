@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,30 +18,6 @@ _spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a 
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-BOOK = """
-- name: rollout
-  hosts: all
-  gather_facts: false
-  serial: {serial}
-  {extra}
-  tasks:
-    - name: mark
-      ansible.builtin.file: {{path: /tmp/y7t, state: directory}}
-    - name: maybe fail
-      ansible.builtin.command: "false"
-      when: inventory_hostname in fail_hosts
-    - name: loop
-      ansible.builtin.file: {{path: "/tmp/y7t/{{{{ item }}}}", state: touch}}
-      loop: [a, b]
-      when: item != 'b'
-      notify: done
-    - name: ignored
-      ansible.builtin.command: "false"
-      ignore_errors: true
-  handlers:
-    - name: done
-      ansible.builtin.file: {{path: /tmp/y7t/handler, state: touch}}
-"""
 
 SCENARIOS = {
     "max-fail-exceeded": ("2", "max_fail_percentage: 49", ["jetson01"]),
@@ -69,8 +44,7 @@ def ansible_playbook(inventory: str, book: Path, extra: str) -> kit.Run:
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_same_recap_and_same_hosts_reached_as_ansible(lab, tmp_path, scenario):
     serial, extra, failing = SCENARIOS[scenario]
-    book = tmp_path / "rollout.yml"
-    book.write_text(textwrap.dedent(BOOK.format(serial=serial, extra=extra)))
+    book = kit.wave_book(tmp_path, serial, extra)
     extra_vars = json.dumps({"fail_hosts": failing})
     with kit.session(lab, tmp_path) as fleet:
         oracle = ansible_playbook(fleet.inventory, book, extra_vars)

@@ -113,3 +113,36 @@ def session(lab: Any, tmp: Path, *, units: bool = False):
         yield fleet
     finally:
         fleet.clean(units=units)
+
+
+WAVE_BOOK = """
+- name: rollout
+  hosts: all
+  gather_facts: false
+  serial: {serial}
+  {extra}
+  tasks:
+    - name: mark
+      ansible.builtin.file: {{path: /tmp/y7t, state: directory}}
+    - name: maybe fail
+      ansible.builtin.command: "false"
+      when: inventory_hostname in fail_hosts
+    - name: loop
+      ansible.builtin.file: {{path: "/tmp/y7t/{{{{ item }}}}", state: touch}}
+      loop: [a, b]
+      when: item != 'b'
+      notify: done
+    - name: ignored
+      ansible.builtin.command: "false"
+      ignore_errors: true
+  handlers:
+    - name: done
+      ansible.builtin.file: {{path: /tmp/y7t/handler, state: touch}}
+"""
+
+
+def wave_book(tmp: Path, serial: str, extra: str = "") -> Path:
+    """A rollout playbook: `fail_hosts` (-e) fail in the middle; /tmp/y7t/a marks a host that got past it."""
+    path = tmp / "rollout.yml"
+    path.write_text(WAVE_BOOK.format(serial=serial, extra=extra))
+    return path
