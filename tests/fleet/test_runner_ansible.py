@@ -56,3 +56,31 @@ def test_same_recap_and_same_hosts_reached_as_ansible(lab, tmp_path, scenario):
         assert reached(fleet) == oracle_reached
         # ansible-playbook exits 2 for failed hosts; ours says 3, or 4 when the rollout stopped early
         assert (ours.exit_code == 0) == (oracle.exit_code == 0)
+
+
+BENCH_BOOK = Path(__file__).resolve().parents[2] / "bench" / "deploy" / "deploy.yml"
+BENCH_RESET = ("systemctl stop y7bench-app.service 2>/dev/null; "
+               "rm -rf /opt/y7bench /etc/systemd/system/y7bench-app.service; systemctl daemon-reload")
+
+
+def test_what_one_tool_deployed_the_other_sees_as_done(lab, tmp_path):
+    """Same playbook file for both; each tool's result is a no-change run for the other."""
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(1 << 20))
+    extra = f"blob={blob}"
+    fleet = kit.Fleet(lab, tmp_path)
+    reset = lambda: [lab.root(h, BENCH_RESET) for h in fleet.hosts]  # noqa: E731
+    try:
+        reset()
+        by_ansible = ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
+        assert by_ansible.exit_code == 0, by_ansible.output + by_ansible.stderr
+        ours = fleet.play(str(BENCH_BOOK), "-e", extra)
+        assert ours.exit_code == 0 and all(c["changed"] == 0 for c in ours.recap().values()), ours.output
+        reset()
+        ours = fleet.play(str(BENCH_BOOK), "-e", extra)
+        assert all(c["changed"] == 6 for c in ours.recap().values()), ours.output  # 5 tasks + handler
+        by_ansible = ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
+        assert by_ansible.exit_code == 0
+        assert all(c["changed"] == 0 for c in by_ansible.recap().values()), by_ansible.output
+    finally:
+        reset()
