@@ -57,3 +57,14 @@ def test_filters_ansible_users_reach_for():
     assert t.resolve("{{ 'v1.2' | regex_replace('^v', '') }}", v) == "1.2"
     assert t.resolve("{{ true | ternary('on', 'off') }}", v) == "on"
     assert t.resolve("{{ 'x' | b64encode | b64decode }}", v) == "x"
+
+
+def test_lookups_env_and_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("Y7T_SITE", "lab-a")
+    (tmp_path / "token").write_text("abc\n")
+    t, v = hv({"dir": str(tmp_path)})
+    assert t.resolve("{{ lookup('env', 'Y7T_SITE') }}", v) == "lab-a"
+    assert t.resolve("{{ lookup('file', dir + '/token') }}", v) == "abc"
+    assert t.resolve("{{ query('env', 'Y7T_SITE', 'Y7T_NOPE') }}", v) == ["lab-a", ""]
+    with pytest.raises(TemplateError, match="not supported"):
+        t.resolve("{{ lookup('pipe', 'id') }}", v)

@@ -8,6 +8,7 @@ Templates render on the workstation only; what reaches a device is the rendered 
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import hashlib
 import json
@@ -125,12 +126,31 @@ TESTS = {
 }
 
 
+def _lookup(kind: str, *terms: str, **options: Any) -> Any:
+    """Ansible's workstation-side lookups we support: env, file (read on the workstation)."""
+    values = []
+    for term in terms:
+        if kind == "env":
+            values.append(os.environ.get(str(term), options.get("default", "")))
+        elif kind == "file":
+            try:
+                with open(os.path.expanduser(str(term))) as fh:
+                    values.append(fh.read().rstrip("\n"))
+            except OSError as exc:
+                raise jinja2.TemplateRuntimeError(f"lookup('file', {term!r}): {exc.strerror}") from None
+        else:
+            raise jinja2.TemplateRuntimeError(f"lookup {kind!r} is not supported (env, file are)")
+    return ",".join(values) if not options.get("wantlist") else values
+
+
 def make_env() -> jinja2.Environment:
     """One environment per run: StrictUndefined, trailing newlines kept like Ansible does."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     env.filters.update(FILTERS)
     env.tests.update(TESTS)
+    env.globals["lookup"] = _lookup
+    env.globals["query"] = env.globals["q"] = lambda kind, *terms, **kw: _lookup(kind, *terms, wantlist=True, **kw)
     return env
 
 
@@ -160,12 +180,16 @@ class HostVars(Mapping):
         for layer in reversed(self._layers):
             if key in layer:
                 return layer[key]
+        if key in self._templar.env.globals:  # range, dict, lookup...: the shared context skips them
+            return self._templar.env.globals[key]
         raise KeyError(key)
 
     def __getitem__(self, key: str) -> Any:
         if key in self._cache:
             return self._cache[key]
         value = self.raw(key)
+        if callable(value):
+            return value
         if key in self._resolving:
             raise TemplateError(f"variable {key!r} refers to itself")
         self._resolving.add(key)
@@ -177,7 +201,7 @@ class HostVars(Mapping):
         return resolved
 
     def __contains__(self, key: object) -> bool:
-        return any(key in layer for layer in self._layers)
+        return any(key in layer for layer in self._layers) or key in self._templar.env.globals
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()
@@ -215,7 +239,13 @@ class Templar:
             self._compiled[source] = tmpl
         return tmpl
 
+    def _context_vars(self, variables: Mapping[str, Any]) -> Mapping[str, Any]:
+        if isinstance(variables, HostVars):
+            return variables
+        return collections.ChainMap(dict(variables), self.env.globals)
+
     def render_string(self, source: str, variables: Mapping[str, Any]) -> str:
+        variables = self._context_vars(variables)
         tmpl = self._template(source)
         with _as_template_error(source):
             ctx = tmpl.new_context(variables, shared=True)  # type: ignore[arg-type]
@@ -223,6 +253,7 @@ class Templar:
 
     def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any:
         """The value of a bare Jinja expression (a `when:` line, `that:` item, `{{ x }}`)."""
+        variables = self._context_vars(variables)
         key = "\x00expr:" + expression
         tmpl = self._compiled.get(key)
         if tmpl is None:
