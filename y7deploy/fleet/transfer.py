@@ -283,6 +283,11 @@ while left > 0:
     h.update(view[:n])
     left -= n
 stdin = sys.stdin.buffer.raw
+try:  # a 1 MiB pipe from sshd: fewer wake-ups per MB (F_SETPIPE_SZ, Linux)
+    import fcntl
+    fcntl.fcntl(0, 1031, 1 << 20)
+except (ImportError, OSError):
+    pass
 while True:
     n = stdin.readinto(buf)
     if not n:
