@@ -78,6 +78,11 @@ class PlainReporter:
         if diff:
             for d in _diffs(result):
                 self._print(unified_diff(d).rstrip("\n"))
+        items = result.get("results") if isinstance(result.get("results"), list) else None
+        if items and all(isinstance(r, dict) and "ansible_loop_var" in r for r in items):
+            self._items(host, items, module)
+            if status in ("ok", "changed", "skipped"):
+                return
         if status == "unreachable":
             self._print(f"fatal: [{host}]: UNREACHABLE! => {_json(_brief(result))}")
         elif status == "failed":
@@ -90,6 +95,20 @@ class PlainReporter:
             label = "changed" if status == "changed" else "ok"
             extra = _shown_fields(result, module)
             self._print(f"{label}: [{host}]" + (f" => {_json(extra)}" if extra else ""))
+
+    def _items(self, host: str, items: list[dict[str, Any]], module: str | None) -> None:
+        """One line per loop item, as Ansible prints them: `changed: [host] => (item=a)`."""
+        for r in items:
+            label = r.get("_ansible_item_label", r.get(r["ansible_loop_var"]))
+            if r.get("failed"):
+                self._print(f"failed: [{host}] (item={label}) => {_json(_brief(r))}")
+            elif r.get("skipped"):
+                self._print(f"skipping: [{host}] => (item={label})")
+            else:
+                shown = {k: v for k, v in _shown_fields(r, module).items()
+                         if k not in ("ansible_loop_var", r["ansible_loop_var"], "_ansible_item_label")}
+                self._print(f"{'changed' if r.get('changed') else 'ok'}: [{host}] => (item={label})"
+                            + (f" => {_json(shown)}" if shown else ""))
 
     def recap(self, run: Any) -> None:
         self._print()

@@ -430,10 +430,12 @@ class Runner:
             item_vars = variables.child({task.loop_var: item,
                                          "ansible_loop": {"index": index + 1, "index0": index}})
             if not self._when(task, item_vars):
-                res = {"changed": False, "skipped": True, task.loop_var: item}
+                res = {"changed": False, "skipped": True}
             else:
                 res = self._call(play, task, state, item_vars)
-                res[task.loop_var] = item
+            res.update({task.loop_var: item, "ansible_loop_var": task.loop_var})
+            if task.loop_label is not None:
+                res["_ansible_item_label"] = self.templar.resolve(task.loop_label, item_vars)
             results.append(res)
         combined: dict[str, Any] = {"results": results,
                                     "changed": any(r.get("changed") for r in results)}
