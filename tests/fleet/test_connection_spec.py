@@ -116,3 +116,31 @@ def test_unsupported_connection_or_become_method_is_bad_input(config):
 def test_host_key_alias(config):
     spec = host_spec("h", {"ansible_ssh_common_args": "-o HostKeyAlias=cam-front -J gw.example"}, config)
     assert spec.host_key_alias == "cam-front" and spec.jump[0].host_key_alias is None
+
+
+def test_known_hosts_matching(tmp_path):
+    import subprocess
+
+    from y7deploy.fleet.hostkeys import KnownHostsPolicy, known_keys
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "a")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "b")], check=True)
+    a = " ".join((tmp_path / "a.pub").read_text().split()[:2])
+    b = " ".join((tmp_path / "b.pub").read_text().split()[:2])
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"plain.example,10.0.0.1 {a}\n[10.0.0.1]:2222 {b}\n")
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(kh)], check=True, capture_output=True)  # all hashed now
+    with kh.open("a") as f:
+        f.write(f"# a comment\n*.site-a,!bad.site-a {a}\n@revoked revoked.example {b}\nrevoked.example {b}\n"
+                f"@cert-authority *.example {b}\ngarbage line\n")
+    policy = KnownHostsPolicy((str(kh), str(tmp_path / "missing")), str(kh))
+
+    def names(host, port=22):
+        return [k.get_base64()[-8:] for _, k in known_keys(policy, host, port)]
+
+    key_a, key_b = a.split()[1][-8:], b.split()[1][-8:]
+    assert names("plain.example") == [key_a] and names("10.0.0.1") == [key_a]
+    assert names("10.0.0.1", 2222) == [key_b]  # [host]:port entries are separate
+    assert names("jetson01.site-a") == [key_a] and names("bad.site-a") == []  # wildcard and negation
+    assert names("revoked.example") == []  # @revoked wins over a plain entry
+    assert names("other.example") == []  # @cert-authority lines vouch for no plain key

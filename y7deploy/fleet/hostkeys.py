@@ -14,7 +14,12 @@ record file for accept-new is the first one the host spec names.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fcntl
+import fnmatch
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,27 +73,59 @@ def key_label(key: paramiko.PKey) -> str:
     return f"{kind} {fingerprint(key)}"
 
 
-def _load(path: str) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
+def _matches(patterns: str, name: str) -> bool:
+    """Does a known_hosts host field match `name`? Hashed `|1|salt|hmac`, or comma-separated
+    patterns with `*`/`?` wildcards and `!` negation, as OpenSSH reads them."""
+    if patterns.startswith("|1|"):
+        try:
+            _, _, salt, digest = patterns.split("|", 3)
+            mac = hmac.new(base64.b64decode(salt), name.encode(), hashlib.sha1).digest()
+            return hmac.compare_digest(mac, base64.b64decode(digest))
+        except (ValueError, binascii.Error):
+            return False
+    matched = False
+    for pattern in patterns.lower().split(","):
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatchcase(name.lower(), pattern[1:] if negated else pattern):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _keys_in(path: str, name: str) -> list[paramiko.PKey]:
+    """The keys one known_hosts file holds for `name`; one pass, no per-entry rehashing
+    (paramiko's HostKeys.load is quadratic in hashed entries). @cert-authority lines are
+    skipped; a key marked @revoked is never returned."""
     try:
-        keys.load(os.path.expanduser(path))
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError):
-        pass  # an unreadable file trusts nothing, like OpenSSH
-    return keys
+        with open(os.path.expanduser(path), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []  # missing or unreadable: trusts nothing, like OpenSSH
+    keys: list[paramiko.PKey] = []
+    revoked: set[str] = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith("#"):
+            continue
+        marker = fields.pop(0) if fields[0].startswith("@") else None
+        if len(fields) < 3 or marker == "@cert-authority" or not _matches(fields[0], name):
+            continue
+        if marker == "@revoked":
+            revoked.add(fields[2])
+            continue
+        try:
+            keys.append(paramiko.PKey.from_type_string(fields[1], base64.b64decode(fields[2])))
+        except (paramiko.SSHException, ValueError, binascii.Error):
+            continue  # a key type paramiko cannot read cannot vouch for anything
+    return [k for k in keys if k.get_base64() not in revoked]
 
 
 def known_keys(policy: KnownHostsPolicy, host: str, port: int,
                alias: str | None = None) -> list[tuple[str, paramiko.PKey]]:
     """Every (file, key) on record for this host and port (or for HostKeyAlias, used verbatim as ssh does)."""
     name = alias or known_host_name(host, port)
-    found = []
-    for path in policy.files:
-        entry = _load(path).lookup(name)
-        if entry:
-            found.extend((path, key) for key in entry.values())
-    return found
+    return [(path, key) for path in policy.files for key in _keys_in(path, name)]
 
 
 def preferred_key_types(known: list[tuple[str, paramiko.PKey]], offered: tuple[str, ...]) -> tuple[str, ...]:
