@@ -28,6 +28,8 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
     if state is not None and not name:
         return failed("state needs name")
     result: dict[str, Any] = {"changed": False}
+    if state == "restarted" and "enabled" not in args:
+        return _restart(ctx, args, name)
     first = []
     if bool_arg(args.get("daemon_reexec", False)) and not ctx.check:
         first.append("systemctl daemon-reexec")
@@ -72,4 +74,19 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
     if rc != 0:
         return failed(f"Unable to {state or 'change'} service {name}: {err.strip() or out.strip()}", rc=rc,
                       name=name)
+    return result
+
+
+def _restart(ctx: ModuleContext, args: dict[str, Any], name: str) -> dict[str, Any]:
+    """restarted always acts, so there is nothing to read first: one round trip, reload included."""
+    result = {"changed": True, "name": name, "state": "restarted"}
+    if ctx.check:
+        return result
+    steps = [f"systemctl daemon-{kind}" for kind in ("reexec", "reload")
+             if bool_arg(args.get(f"daemon_{kind}", False))]
+    no_block = " --no-block" if bool_arg(args.get("no_block", False)) else ""
+    steps.append(f"systemctl{no_block} restart -- {q(name)}")
+    rc, out, err = ctx.run(" && ".join(steps))
+    if rc != 0:
+        return failed(f"Unable to restart service {name}: {err.strip() or out.strip()}", rc=rc, name=name)
     return result
