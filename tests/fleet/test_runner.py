@@ -163,6 +163,12 @@ def test_task_keywords_loop_when_register_until_failed_when(fleet, tmp_path):
             - name: only on one host
               file: {path: /tmp/y7t/only, state: touch}
               when: inventory_hostname == 'jetson03'
+            - name: environment reaches the command
+              shell: printf '%s' "$GREETING"
+              environment: {GREETING: "hi $(there)"}
+              register: greeting
+              changed_when: false
+            - assert: {that: ["greeting.stdout == 'hi $(there)'"]}
         """))
     run = fleet.play(str(book))
     assert run.exit_code == 0, run.output

@@ -75,11 +75,8 @@ class ModuleContext:
     def run(self, command: str, *, stdin: bytes | str | None = None,
             timeout: float | None = None) -> tuple[int, str, str]:
         """Run one shell command on the host; returns (rc, stdout, stderr) as text."""
-        if self.environment:
-            exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in self.environment.items()
-                               if str(k).isidentifier())
-            command = f"export {exports}; {command}"
-        result = self.conn.run(command, sudo=self.become, stdin=stdin, timeout=timeout)
+        result = self.conn.run(command, sudo=self.become, stdin=stdin, timeout=timeout,
+                               env=self.environment or None)
         return result.exit_code, _text(result.stdout), _text(result.stderr)
 
 
