@@ -66,6 +66,15 @@ def test_stdin_binary_roundtrip(conn):
     assert conn.run("sha256sum", stdin=data).stdout.split()[0] == hashlib.sha256(data).hexdigest()
 
 
+def test_big_stdin_echoed_back(conn):
+    data = bytes(range(256)) * (40 * 4096)  # 40 MiB: more than both flow-control windows
+    r = conn.start("cat")
+    r.send_in_background(data)
+    out, _, code = r.finish()
+    assert code == 0 and out == data
+    assert conn.run("wc -c", stdin=data).stdout.strip() == str(len(data))
+
+
 def test_big_output_on_both_streams(conn):
     r = conn.run("head -c 5000000 /dev/zero; head -c 3000000 /dev/zero >&2")
     assert (len(r.stdout), len(r.stderr)) == (5_000_000, 3_000_000)

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_SIZE = 16 * 1024 * 1024  # how much the host may send us before we acknowledge (get, big outputs)
 READ_CHUNK = 1 << 20
+STDIN_INLINE = 1 << 20  # more stdin than this is fed from a thread while the output is read
 # AES-GCM first: one AEAD call per packet, no separate HMAC pass in Python.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 LINK_TIMEOUT = 20.0  # seconds of unacknowledged data (TCP_USER_TIMEOUT) before the link counts as lost
@@ -329,8 +330,11 @@ class Connection:
         BecomeFailed if sudo refuses the password.
         """
         running = self.start(command, sudo=sudo, env=env, timeout=timeout)
-        if stdin:
-            running.send(stdin.encode() if isinstance(stdin, str) else stdin)
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        if data and len(data) > STDIN_INLINE:
+            running.send_in_background(data)  # a command may answer before it has read it all
+        elif data:
+            running.send(data)
         out, err, code = running.finish()
         return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
@@ -385,6 +389,8 @@ class _Running:
         self.deadline = time.monotonic() + timeout if timeout else None
         self.err_prefix = b""
         self.stdin_closed = False
+        self.feeder: threading.Thread | None = None
+        self.feed_error: BaseException | None = None
 
     def _remaining(self) -> float | None:
         if self.deadline is None:
@@ -438,19 +444,39 @@ class _Running:
         if self.stdin_closed:
             return
         try:
-            self.chan.sendall(data)
+            # a memoryview: paramiko's sendall re-slices what is left after every 32 KiB
+            # packet, which copies a bytes object over and over (minutes for 40 MB)
+            self.chan.sendall(memoryview(data))
         except (OSError, EOFError, paramiko.SSHException) as exc:
             if not self.conn.alive():
                 self.conn._lost(exc)
             self.stdin_closed = True
 
+    def send_in_background(self, data: bytes) -> None:
+        """Feed stdin from a thread and close it, while finish() reads: a command that writes
+        while it reads (cat, tee) cannot then fill both windows and stall us both."""
+
+        def feed() -> None:
+            try:
+                self.send(data)
+            except BaseException as exc:  # noqa: BLE001 - handed to finish()
+                self.feed_error = exc
+            self._close_stdin()
+
+        self.feeder = threading.Thread(target=feed, daemon=True)
+        self.feeder.start()
+
+    def _close_stdin(self) -> None:
+        try:
+            self.chan.shutdown_write()
+        except (OSError, EOFError):
+            pass
+
     def finish(self) -> tuple[bytes, bytes, int]:
         """Close stdin, read stdout and stderr to the end, return (stdout, stderr, exit code)."""
         chan = self.chan
-        try:
-            chan.shutdown_write()
-        except (OSError, EOFError):
-            pass
+        if self.feeder is None:
+            self._close_stdin()
         out: list[bytes] = []
         err: list[bytes] = [self.err_prefix]
         while True:
@@ -465,6 +491,10 @@ class _Running:
             self._remaining()
         code = chan.exit_status if chan.exit_status_ready() else -1
         chan.close()
+        if self.feeder is not None:
+            self.feeder.join()
+            if self.feed_error is not None:
+                raise self.feed_error
         if code == -1 and not self.conn.alive():
             self.conn._lost()
         return b"".join(out), b"".join(err), code
