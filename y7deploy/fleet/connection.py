@@ -14,6 +14,10 @@ Public API (used by the runner, modules and facts):
         .put_file(local, remote, *, mode=None, sudo=False) -> bool   changed?
         .get_bytes(remote, *, sudo=False) -> bytes
         .get(remote, local, *, sudo=False) -> None
+        .start(command, *, sudo=False, env=None, timeout=None) -> running command:
+            .send(bytes) / .send_in_background(bytes), then .finish() -> (stdout, stderr, exit code)
+        .wrap(command, *, sudo=False, env=None) -> the command line sent (never holds a password)
+        .connected, .alive(grace)      is the link up
         .close()                       also a context manager
     Result(exit_code, stdout, stderr)  .ok is exit_code == 0
     quote_argv(["ls", "-l", path]) -> str   every value that reaches a shell goes through this
@@ -22,7 +26,13 @@ Public API (used by the runner, modules and facts):
 
 Errors: Unreachable (cannot connect, host key refused, authentication failed,
 link lost: the runner reports the host unreachable and goes on with the others),
-CommandTimeout, BecomeFailed (sudo refused the password).
+CommandTimeout, BecomeFailed (sudo refused the password); put_* raise
+transfer.TransferError when the host refuses the file (permissions, no such
+directory, disk full). Connecting: connect timeout from the spec, up to
+`retries` more tries with exponential backoff on refused/reset/cut handshakes
+(never after a timeout: that host is down); keepalives every spec.keepalive s;
+TCP_USER_TIMEOUT = link_timeout, so a dead link fails a command within it
+instead of hanging for the kernel's minutes.
 
 `command` is a shell command line run by the login shell of the remote user;
 with sudo=True it runs under `sh -c` as the become user. sudo never sees the
