@@ -13,7 +13,7 @@ from y7deploy.fleet import transfer
 from y7deploy.fleet.connection import Connection, Unreachable
 from y7deploy.fleet.hostspec import inventory_specs
 from y7deploy.fleet.inventory import load_inventory
-from y7deploy.fleet.transfer import TransferError, TransferReport, part_name
+from y7deploy.fleet.transfer import TransferError, TransferReport, file_key, part_name
 
 pytestmark = pytest.mark.lab
 
@@ -86,18 +86,11 @@ def test_large_file_skip_change_and_verify(lab, conn, big_file, tmp_path):
     assert remote_sha(lab, "jetson03", path) == hashlib.sha256(other.read_bytes()).hexdigest()
 
 
-def _key_of(local) -> str:
-    """The temp-name key put_file uses, found by running it against a fake connection is overkill:
-    it is derived from path, size and mtime, so recompute it the same way."""
-    st = os.stat(local)
-    return hashlib.sha256(f"{os.path.realpath(local)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-
-
 def test_resume_from_partial_temp_file(lab, conn, big_file):
     path = f"{HOME}/up/resumed.onnx"
     data = big_file.read_bytes()
     half = len(data) // 2
-    lab.put("jetson03", part_name(path, _key_of(big_file)), data[:half], owner="jetson")
+    lab.put("jetson03", part_name(path, file_key(big_file)), data[:half], owner="jetson")
     report = TransferReport()
     assert transfer.put_file(conn, big_file, path, report=report) is True
     assert report.resumed_from == half and report.bytes_sent == len(data) - half
@@ -107,7 +100,7 @@ def test_resume_from_partial_temp_file(lab, conn, big_file):
 def test_corrupt_partial_is_restarted(lab, conn, big_file):
     path = f"{HOME}/up/corrupt.onnx"
     data = big_file.read_bytes()
-    lab.put("jetson03", part_name(path, _key_of(big_file)), b"\xff" * 1000, owner="jetson")
+    lab.put("jetson03", part_name(path, file_key(big_file)), b"\xff" * 1000, owner="jetson")
     report = TransferReport()
     assert transfer.put_file(conn, big_file, path, report=report) is True
     assert report.resumed_from == 0 and report.bytes_sent == (len(data) - 1000) + len(data)  # tried, then restarted
@@ -154,7 +147,7 @@ def test_link_down_mid_transfer_then_resume(lab, lab_fault, specs, tmp_path):
     data = os.urandom(2 * 1024 * 1024)
     local.write_bytes(data)
     path = f"{HOME}/blob.bin"
-    part = part_name(path, _key_of(local))
+    part = part_name(path, file_key(local))
     conn = Connection(specs["jetson04"], link_timeout=2).open()
     errors: list[BaseException] = []
 

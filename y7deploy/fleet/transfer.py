@@ -158,12 +158,20 @@ def put_file(conn: "Connection", local: str | os.PathLike, remote: str, *, mode:
     st = path.stat()
     if st.st_size <= SMALL:
         return put_bytes(conn, path.read_bytes(), remote, mode=mode, sudo=sudo, report=report)
-    key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = file_key(path)
     memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     source = _Source(st.st_size, key, _LOCAL_SUMS.get(memo), lambda: file_sha256(path),
                      lambda digest: _LOCAL_SUMS.__setitem__(memo, digest),
                      lambda start, end: _file_chunks(path, start, end))
     return _put_large(conn, source, remote, mode, sudo, report)
+
+
+def file_key(path: str | os.PathLike) -> str:
+    """Names the temp file of an upload of this local file: the same file (path, size, mtime)
+    resumes into the same name; see part_name()."""
+    p = Path(path)
+    st = p.stat()
+    return hashlib.sha256(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
 # sha256 of workstation files already hashed in this process, per (path, size, mtime): a file
