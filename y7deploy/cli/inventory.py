@@ -34,11 +34,12 @@ def register(cli: click.Group) -> None:
         elif graph:
             click.echo(inv.graph(group, show_vars=show_vars))
         else:
-            data = inv.to_list_json()
-            if limit:
-                from y7deploy.fleet.patterns import select_hosts
+            if not limit:
+                click.echo(inv.to_json())
+                return
+            from y7deploy.fleet.patterns import select_hosts
 
-                data = _limited(data, set(select_hosts(inv, limit)))
+            data = _limited(inv.to_list_json(), set(select_hosts(inv, limit)))
             click.echo(json.dumps(data, sort_keys=True, indent=4, default=str))
 
 

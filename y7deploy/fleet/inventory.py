@@ -314,6 +314,7 @@ class Inventory:
         return "\n".join(lines)
 
     def to_json(self) -> str:
+        """to_list_json() formatted byte for byte as ansible-inventory prints it."""
         return json.dumps(self.to_list_json(), sort_keys=True, indent=4, default=str)
 
 
