@@ -23,7 +23,8 @@ Public API (used by the runner):
     Inventory.host_vars(name)     merged vars + inventory_hostname, inventory_hostname_short, group_names
     Inventory.group_names(name)   sorted group names of a host (without 'all')
     Inventory.group_hosts(name)   every host of a group and its descendants, inventory order
-    Inventory.to_list_json()      the dict `ansible-inventory --list` prints
+    Inventory.to_list_json()      the dict `ansible-inventory --list` prints (to_json(): its text)
+    Inventory.group_vars(group)   a group's own vars (inventory + group_vars/)
     Inventory.host_json(name)     the dict `ansible-inventory --host NAME` prints
     Inventory.graph(group='all', show_vars=False) -> str, as `ansible-inventory --graph`
 """
