@@ -16,6 +16,11 @@ Host order (`Inventory.hosts`) is the order in which hosts first appear in the
 sources. Ansible's own order for nested groups depends on set iteration, so we
 pick the one a reader of the file expects.
 
+Where we differ from Ansible on purpose: a file Ansible would skip with a
+warning (unparseable, or a directory entry that is neither YAML nor INI) is a
+UserError naming file and line; `!vault` values are refused; playbook-adjacent
+group_vars/ (next to the playbook or the current directory) are not read here.
+
 Public API (used by the runner):
     load_inventory(path | [paths]) -> Inventory
     Inventory.hosts               ordered host names
