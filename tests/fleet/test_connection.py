@@ -303,6 +303,14 @@ def test_unreachable_host_reported_quickly_others_go_on(lab, lab_fault, specs):
     assert elapsed < 8  # connect timeout 2 s, no retry after a timeout; the rest is a loaded machine
 
 
+def test_sshd_down_is_unreachable_after_bounded_retries(lab_fault, specs):
+    with lab_fault("jetson04", "kill-sshd"):
+        t0 = time.monotonic()
+        with pytest.raises(Unreachable, match="refused"):
+            Connection(specs["jetson04"], retries=2, backoff=0.2).open()
+        assert 0.6 <= time.monotonic() - t0 < 8  # two backoffs (0.2 s, 0.4 s), then give up
+
+
 def test_refused_port_is_unreachable(specs):
     spec = dataclasses.replace(specs["jetson01"], port=2)
     t0 = time.monotonic()
