@@ -48,6 +48,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import secrets
 import select
 import shlex
@@ -183,8 +184,10 @@ class Connection:
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 raise Unreachable(self.name, f"jump host failed: {exc}") from None
         if spec.proxy_command:
-            command = (spec.proxy_command.replace("%h", spec.host).replace("%p", str(spec.port))
-                       .replace("%r", spec.user).replace("%%", "%"))
+            # %h/%p/%r are quoted: an inventory value never becomes shell syntax
+            values = {"h": spec.host, "p": str(spec.port), "r": spec.user}
+            command = re.sub("%([hpr%])", lambda m: "%" if m.group(1) == "%" else shlex.quote(values[m.group(1)]),
+                             spec.proxy_command)
             return paramiko.ProxyCommand(command)
         try:
             sock = socket.create_connection((spec.host, spec.port), timeout=spec.connect_timeout)
