@@ -50,7 +50,7 @@ def demo(workdir: str, epochs: int, images: int) -> None:
            "--batch-size", "16", "--img-size", "320", "--device", "cpu", "--project", str(run_dir.parent),
            "--name", run_dir.name, "--exist-ok"]]),
         ("Reparameterize, export ONNX in DeepStream-Yolo's layout, verify, bundle",
-         [["export", str(run_dir / "weights" / "best.pt"), "--version", "1.0.0", "--img-size", "320",
+         [["export", str(run_dir / "weights" / "best.pt"), "--name", "shapes", "--version", "1.0.0", "--img-size", "320",
            "--out", str(work / "releases"), "--force"],
           ["release", "list", "--dir", str(work / "releases")]]),
     ]
