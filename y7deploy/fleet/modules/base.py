@@ -176,16 +176,39 @@ def attribute_fixes(path: str, state: dict[str, str], mode: str | None, owner: A
 
 
 def local_sha256(path: Path, cache: dict[str, Any]) -> str:
-    """sha256 of a workstation file, computed once per run however many hosts need it."""
+    """sha256 of a workstation file: once per run however many hosts need it, and kept on disk
+    (keyed by path, size, mtime and inode) so an unchanged 50 MB file is not re-read next run."""
     st = path.stat()
-    key = f"sha256:{path}:{st.st_size}:{st.st_mtime_ns}"
-    if key not in cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        cache[key] = digest.hexdigest()
+    signature = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    key = f"sha256:{path}:{signature}"
+    if key in cache:
+        return cache[key]
+    store = _local_sums_dir() / hashlib.sha1(str(path.resolve()).encode()).hexdigest()
+    try:
+        saved_signature, saved_sum = store.read_text().split()
+        if saved_signature == signature:
+            cache[key] = saved_sum
+            return saved_sum
+    except (OSError, ValueError):
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    cache[key] = digest.hexdigest()
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_suffix(".tmp")
+        tmp.write_text(f"{signature} {cache[key]}\n")
+        os.replace(tmp, store)
+    except OSError:
+        pass  # a read-only home only costs the re-hash
     return cache[key]
+
+
+def _local_sums_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "y7deploy" / "local-sums"
 
 
 def looks_text(data: bytes) -> bool:
