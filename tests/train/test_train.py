@@ -128,3 +128,24 @@ def test_one_epoch_on_gpu_with_amp(tmp_path, demo_data, tiny_cfg, quick_hyp):
                                 img_size=96, device="0", workers=0, project=str(tmp_path), name="gpu", nbs=8),
                    say=lambda _m: None)
     assert (result.save_dir / "weights" / "last.pt").is_file()
+
+
+def test_lr_schedules_run_from_1_to_lrf():
+    from y7deploy.train.trainer import lr_lambda
+
+    cos, lin = lr_lambda(10, 0.1, linear=False), lr_lambda(10, 0.1, linear=True)
+    assert cos(0) == pytest.approx(1.0) and cos(10) == pytest.approx(0.1) and cos(5) == pytest.approx(0.55)
+    assert lin(0) == pytest.approx(1.0) and lin(9) == pytest.approx(0.1)
+
+
+def test_freeze_first_layers(tiny_cfg):
+    from y7deploy.model.yolo import build_model
+    from y7deploy.train.trainer import build_optimizer, freeze_layers
+
+    model = build_model(str(tiny_cfg), nc=3)
+    n = freeze_layers(model, [2])
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    assert n == len(frozen) > 0 and all(name.startswith(("model.0.", "model.1.")) for name in frozen)
+    assert freeze_layers(model, [0]) == 0 and all(p.requires_grad for p in model.parameters())
+    opt = build_optimizer(model, {"lr0": 0.001, "momentum": 0.9, "weight_decay": 5e-4}, adam=True)
+    assert isinstance(opt, torch.optim.Adam) and [g["weight_decay"] for g in opt.param_groups] == [0, 5e-4, 0]

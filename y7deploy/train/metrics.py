@@ -190,8 +190,7 @@ def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_
     order = np.argsort(-np.asarray(conf), kind="stable")
     tp, conf, pred_cls = tp[order], np.asarray(conf)[order], np.asarray(pred_cls)[order]
     target_cls = np.asarray(target_cls)
-    classes = np.unique(np.concatenate((target_cls, pred_cls)).astype(int)) if len(target_cls) + len(pred_cls) else np.zeros(0, int)
-    classes = np.array([c for c in classes if (target_cls == c).any()], dtype=int)  # AP needs labels
+    classes = np.unique(target_cls).astype(int)  # AP is defined for classes that have labels
     nc, nt = len(classes), tp.shape[1]
     px = np.linspace(0, 1, 1000)
     ap = np.zeros((nc, nt))
