@@ -11,10 +11,11 @@ import pytest
 pytestmark = pytest.mark.lab
 TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
 WORK = "/opt/y7deploy/standin-test"
+OPSETS = (13, 14, 17, 18, 20, 21)
 SHAPES = "--minShapes=images:1x3x32x32 --optShapes=images:2x3x32x32 --maxShapes=images:4x3x32x32"
 
 
-def tiny_onnx(batch) -> bytes:
+def tiny_onnx(batch, opset=12) -> bytes:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
     import numpy as np
@@ -24,7 +25,8 @@ def tiny_onnx(batch) -> bytes:
     w = numpy_helper.from_array(np.ones((1,), np.float32), "w")
     graph = helper.make_graph([helper.make_node("Mul", ["images", "w"], ["output"])], "g", [x], [y],
                               initializer=[w])
-    return onnx.helper.make_model(graph).SerializeToString()
+    # An explicit opset: onnx's default is its newest, which no TensorRT in the lab parses.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,8 @@ def models(lab):
         lab.put(h.name, f"{WORK}/dyn.onnx", tiny_onnx("batch"))
         lab.put(h.name, f"{WORK}/static.onnx", tiny_onnx(1))
         lab.put(h.name, f"{WORK}/notonnx.onnx", b"this is not a protobuf\n")
+        for opset in OPSETS:
+            lab.put(h.name, f"{WORK}/op{opset}.onnx", tiny_onnx(1, opset))
     yield
     for h in lab.hosts:
         lab.root(h.name, f"rm -rf {WORK}")
@@ -83,6 +87,25 @@ def test_missing_and_non_onnx_models_are_refused(lab, lab_host, models):
     junk = trtexec(lab, host, "--onnx=notonnx.onnx --saveEngine=x.engine")
     assert junk.returncode == 1 and "Failed to parse onnx file" in junk.stdout
     assert lab.root(host, f"test -e {WORK}/x.engine").returncode != 0
+
+
+def test_onnx_opset_per_tensorrt_version(lab, lab_host, models):
+    """Each parser reads up to the opset its onnx-tensorrt release documents: 8.2 -> 13,
+    8.5 -> 17, 10.x -> 20; a newer model is refused and no engine is written."""
+    for profile, newest in (("nano-jp461", 13), ("xavier-nx-jp513", 17), ("orin-nano-jp61", 20)):
+        host = lab_host(profile).name
+        for opset in OPSETS:
+            lab.root(host, f"rm -f {WORK}/op.engine")
+            proc = trtexec(lab, host, f"--onnx=op{opset}.onnx --saveEngine=op.engine")
+            assert f"Opset version:    {opset}" in proc.stdout
+            written = lab.root(host, f"test -e {WORK}/op.engine").returncode == 0
+            if opset <= newest:
+                assert proc.returncode == 0 and written, (profile, opset, proc.stdout)
+            else:
+                assert proc.returncode == 1 and not written, (profile, opset)
+                assert f"opset {opset} is newer than this TensorRT's ONNX parser supports " \
+                       f"(up to opset {newest})" in proc.stdout
+                assert "Failed to parse onnx file" in proc.stdout and "&&&& FAILED" in proc.stdout
 
 
 def test_int8_without_calib_warns_and_engine_header_records_the_build(lab, lab_host, models):
@@ -196,6 +219,20 @@ def test_deepstream_app_loads_a_matching_engine_without_rebuilding(lab, lab_host
     assert events[:2] == ["engine-loaded", "running"] and "engine-rebuild" not in events
     perf = [l for l in proc.stdout.splitlines() if l.startswith("**PERF:")]
     assert perf[0].split() == ["**PERF:", "FPS", "0", "(Avg)"] and len(perf) >= 2
+
+
+def test_deepstream_app_cannot_rebuild_from_a_too_new_opset(lab, lab_host, models):
+    """No engine and an ONNX of opset 14 on TensorRT 8.2: nvinfer's rebuild fails to parse."""
+    host = lab_host("nano-jp461").name
+    lab.root(host, f"cd {WORK} && cp op14.onnx static.onnx")
+    try:
+        proc, events = run_app(lab, host, "none.engine")
+    finally:
+        lab.put(host, f"{WORK}/static.onnx", tiny_onnx(1))
+    assert proc.returncode != 0
+    assert "opset 14 is newer than this TensorRT's ONNX parser supports (up to opset 13)" in proc.stdout
+    assert "failed to build network since parsing model errors." in proc.stdout
+    assert "engine-rebuild-failed" in events and "running" not in events
 
 
 def test_deepstream_app_checks_classes_against_labels(lab, lab_host, models):

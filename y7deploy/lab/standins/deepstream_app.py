@@ -224,16 +224,27 @@ def nvinfer_start(p, base, batch, prof):
     return {"engine": header}
 
 
+def build_failed(requested, *errors):
+    for e in (*errors, "failed to build network."):
+        print(f"ERROR: {e}", flush=True)
+    nvinfer("ERROR", "Error in NvDsInferContextImpl::buildModel() <nvdsinfer_context_impl.cpp:2141>",
+            "build engine file failed")
+    engine.log_event(LOG, {"event": "engine-rebuild-failed", "requested": requested})
+    return None
+
+
 def rebuild(p, base, onnx, requested, batch, precision, prof):
     nvinfer("INFO", "Info from NvDsInferContextImpl::buildModel() <nvdsinfer_context_impl.cpp:2138>",
             "Trying to create engine from model files")
     if not onnx or not os.path.isfile(onnx):
-        print("ERROR: failed to build network since there is no model file matched.", flush=True)
-        print("ERROR: failed to build network.", flush=True)
-        nvinfer("ERROR", "Error in NvDsInferContextImpl::buildModel() <nvdsinfer_context_impl.cpp:2141>",
-                "build engine file failed")
-        engine.log_event(LOG, {"event": "engine-rebuild-failed", "requested": requested})
-        return None
+        return build_failed(requested, "failed to build network since there is no model file matched.")
+    try:
+        refusal = engine.opset_refusal(onnx, prof)
+    except ValueError:
+        refusal = f"ModelImporter.cpp:726: Failed to parse ONNX model from file: {onnx}"
+    if refusal:
+        return build_failed(requested, f"[TRT]: {refusal}", "Failed to parse onnx file",
+                            "failed to build network since parsing model errors.")
     time.sleep(max(0.0, engine.setting("trtexec-build-seconds", 0.0)))
     header = {"tensorrt": prof["tensorrt"], "compute": prof["compute"], "precision": precision,
               "batch": {"min": batch, "opt": batch, "max": batch},

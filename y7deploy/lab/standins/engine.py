@@ -93,6 +93,29 @@ def incompatibility(header, prof):
     return None
 
 
+# The newest ONNX opset each TensorRT's parser documents (onnx-tensorrt docs/operators.md
+# of the release branch: 8.2 "up to Opset 13", 8.5 "up to Opset 17", 10.0 "opset 9 to
+# opset 20"; 10.3 is assumed to keep 10.0's 20). The real parser does not check the
+# number: it fails on the first node whose newer semantics it lacks (or, for some ops,
+# silently misreads them). The stand-in refuses any model above the documented opset,
+# which is stricter than the real thing, never more lenient.
+MAX_OPSET = {(8, 2): 13, (8, 5): 17, (10, 3): 20}
+
+
+def max_opset(version):
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return MAX_OPSET.get((major, minor)) or MAX_OPSET[(10, 3) if major >= 10 else (8, 5)]
+
+
+def opset_refusal(path, prof):
+    """The parser's error line when the model's opset is newer than this TensorRT reads."""
+    opset, top = onnx_opset(path), max_opset(prof["tensorrt"])
+    if opset <= top:
+        return None
+    return (f"ModelImporter.cpp:773: ERROR: opset {opset} is newer than this TensorRT's ONNX "
+            f"parser supports (up to opset {top})")
+
+
 def log_event(path, record):
     """Append one JSON line (under a lock) so tests can count builds and rebuilds."""
     record = dict(record, time=time.time(), pid=os.getpid(), uid=os.getuid())
@@ -144,14 +167,29 @@ def _fields(buf):
         yield num, val
 
 
-def onnx_inputs(path):
-    """[(name, [dim or symbolic name, ...]), ...] of the graph inputs; ValueError if not ONNX."""
+def _model_fields(path):
     with open(path, "rb") as f:
         buf = f.read()
     fields = list(_fields(buf))
     nums = {n for n, _ in fields}
     if 1 not in nums or 7 not in nums:  # ir_version and graph are required
         raise ValueError("not an ONNX ModelProto")
+    return fields
+
+
+def onnx_opset(path):
+    """The default-domain ("" or "ai.onnx") opset the model imports; 0 when it names none."""
+    for num, value in _model_fields(path):
+        if num == 8:  # ModelProto.opset_import: OperatorSetIdProto {1: domain, 2: version}
+            entry = dict(_fields(value))
+            if bytes(entry.get(1, b"")) in (b"", b"ai.onnx"):
+                return entry.get(2, 0)
+    return 0
+
+
+def onnx_inputs(path):
+    """[(name, [dim or symbolic name, ...]), ...] of the graph inputs; ValueError if not ONNX."""
+    fields = _model_fields(path)
     graph = [v for n, v in fields if n == 7][-1]
     initializers = {bytes(dict(_fields(v)).get(8, b"")) for n, v in _fields(graph) if n == 5}
     inputs = []

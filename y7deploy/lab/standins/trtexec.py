@@ -3,7 +3,8 @@
 
 It takes trtexec's flags as the TensorRT version of this simulated Jetson does
 (--workspace is gone in TensorRT 10, --memPoolSize does not exist in 8.2), refuses
-missing or non-ONNX models with trtexec's messages, and writes a stand-in engine whose
+missing or non-ONNX models with trtexec's messages and models of an ONNX opset newer than
+its parser documents (see engine.MAX_OPSET), and writes a stand-in engine whose
 header records TensorRT version, compute capability, precision, batch profile and the
 ONNX's sha256. Build time: /etc/y7deploy-lab/trtexec-build-seconds. Every call is
 logged as a JSON line to /var/log/trtexec-standin.log.
@@ -36,7 +37,6 @@ BY_MAJOR_MINOR = {
                        "versionCompatible", "hardwareCompatibilityLevel", "precisionConstraints",
                        "avgTiming", "preview", "tacticSharedMem"},
 }
-
 
 def say(level, msg):
     print(f"[{engine.stamp()}] [{level}] {msg}", flush=True)
@@ -180,6 +180,11 @@ def build(opts, prof, tag, cmdline, result, fail):
         return fail("[TRT] ModelImporter.cpp:726: ERROR: ModelImporter.cpp:"
                     f"Failed to parse ONNX model from file: {onnx}",
                     "Failed to parse onnx file", "Parsing model failed",
+                    "Failed to create engine from model or file.", "Engine set up failed")
+    say("I", f"[TRT] Opset version:    {engine.onnx_opset(onnx)}")
+    too_new = engine.opset_refusal(onnx, prof)
+    if too_new:
+        return fail(f"[TRT] {too_new}", "Failed to parse onnx file", "Parsing model failed",
                     "Failed to create engine from model or file.", "Engine set up failed")
     precision = "int8" if "int8" in opts or "best" in opts else "fp16" if "fp16" in opts else "fp32"
     if "int8" in opts and not opts.get("calib"):
