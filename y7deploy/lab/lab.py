@@ -368,6 +368,22 @@ def _require_host_tools() -> None:
                       ("ssh-keygen", "openssh-client"), ("nsenter", "util-linux")):
         if shutil.which(tool) is None:
             raise NotAvailable(f"the lab needs {tool}: apt-get install {pkg} (or run `make setup`)")
+    missing = missing_filesystems(Path("/proc/filesystems").read_text())
+    if missing and shutil.which("modprobe"):  # a module not loaded yet is fine: load it, look again
+        subprocess.run(["modprobe", "-q", "-a", *missing], capture_output=True)
+        missing = missing_filesystems(Path("/proc/filesystems").read_text())
+    if missing:
+        raise NotAvailable(f"the lab needs {' and '.join(missing)} in the kernel "
+                           f"(not in /proc/filesystems; modprobe {' '.join(missing)})")
+
+
+KERNEL_FILESYSTEMS = ("overlay", "tmpfs")  # each host's root, and its small /opt/y7deploy disk
+
+
+def missing_filesystems(proc_filesystems: str) -> list[str]:
+    """The filesystems the lab mounts that a /proc/filesystems text does not list."""
+    have = {line.split()[-1] for line in proc_filesystems.splitlines() if line.strip()}
+    return [fs for fs in KERNEL_FILESYSTEMS if fs not in have]
 
 
 # Every container's systemd takes inotify instances; the kernel's default of 128 per
