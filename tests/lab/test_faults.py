@@ -35,6 +35,16 @@ def test_link_down_and_up(lab, lab_fault):
     assert eventually(lambda: sshd_answers(h.address))
 
 
+def test_link_up_undoes_link_down(lab, lab_fault):
+    h = lab.hosts[0]
+    with lab_fault(h.name, "link-down"):
+        assert not sshd_answers(h.address)
+        lab.fault(h.name, "link-up")
+        assert network.link_is_up(lab.names.veth_host(h.index))
+        assert eventually(lambda: sshd_answers(h.address))
+        assert [r["faults"] for r in lab.status() if r["host"] == h.name] == [[]]
+
+
 def test_slow_link_is_rate_limited_both_ways(lab, lab_fault):
     h = lab.hosts[1]
     size = 256 * 1024  # 2 Mbit: about 2 s at 1 Mbit/s, a blink on the bridge
@@ -45,10 +55,20 @@ def test_slow_link_is_rate_limited_both_ways(lab, lab_fault):
         slow = time.monotonic() - t0
         assert proc.returncode == 0 and len(proc.stdout) == size
         assert slow > 1.5
+        t0 = time.monotonic()  # and towards the device
+        proc = subprocess.run(lab.ssh_command(h.name, "wc -c"), input=bytes(size), capture_output=True,
+                              timeout=60)
+        slow_up = time.monotonic() - t0
+        assert proc.returncode == 0 and int(proc.stdout) == size
+        assert slow_up > 1.5
     assert "tbf" not in network.qdisc(lab.names.veth_host(h.index))
     t0 = time.monotonic()
     assert ssh(lab, h.name, f"head -c {size} /dev/zero").returncode == 0
     assert time.monotonic() - t0 < slow / 2
+    t0 = time.monotonic()
+    assert subprocess.run(lab.ssh_command(h.name, "wc -c"), input=bytes(size), capture_output=True,
+                          timeout=60).returncode == 0
+    assert time.monotonic() - t0 < slow_up / 2
 
 
 def test_kill_sshd(lab, lab_fault):
