@@ -201,3 +201,38 @@ def test_lab_trtexec_reads_the_input_binding(tmp_path, dynamic):
 
     rel = run_export(tmp_path, TinyDetector().eval(), dynamic=dynamic, batch=1).release
     assert onnx_inputs(rel.model_path) == [("input", ["batch" if dynamic else 1, 3, 64, 96])]
+
+
+@pytest.mark.parametrize("box_px, score, ok", [(0.05, 0.0, True), (0.2, 0.0, False), (0.0, 5e-4, False)])
+def test_verification_limits_are_the_issue_s(tmp_path, box_px, score, ok):
+    """Boxes within 1e-3 of the image size (0.096 px at 64x96), scores within 1e-4: a graph
+    off by a little more than that is refused, a little less passes."""
+    model = TinyDetector().eval()
+
+    def nudge(module, args, output):
+        if torch.onnx.is_in_onnx_export():
+            pred, raw = output
+            shift = torch.zeros(pred.shape[-1])
+            shift[0], shift[4] = box_px, score
+            return pred + shift, raw
+
+    model.register_forward_hook(nudge)
+    if ok:
+        assert run_export(tmp_path, model).verification.ok
+    else:
+        with pytest.raises(ExportError, match="disagrees with PyTorch"):
+            run_export(tmp_path, model)
+
+
+def test_default_opset_is_one_every_lab_tensorrt_parses(tmp_path):
+    """The default export goes through the lab's trtexec rule on every profile (TensorRT 8.2
+    reads up to opset 13), and a --opset above 13 is one the JetPack 4.6 profile refuses."""
+    from y7deploy.lab.profiles import PROFILES
+    from y7deploy.lab.standins.engine import onnx_opset, opset_refusal
+
+    default = run_export(tmp_path / "a", TinyDetector().eval()).release.model_path
+    assert onnx_opset(default) == DEFAULT_OPSET
+    assert all(opset_refusal(default, {"tensorrt": p.tensorrt}) is None for p in PROFILES.values())
+    newer = run_export(tmp_path / "b", TinyDetector().eval(), opset=14).release.model_path
+    refused = {name for name, p in PROFILES.items() if opset_refusal(newer, {"tensorrt": p.tensorrt})}
+    assert refused == {"nano-jp461"}
