@@ -1,0 +1,164 @@
+"""Regenerate the checkpoints in this folder with upstream YOLOv7's own code.
+
+    python tests/model/data/upstream/make.py /path/to/WongKinYiu/yolov7
+
+Made from upstream commit a207844b1ce82d204ab36d87d496728d3d2348e7 with torch 2.13 (CPU).
+Not run by the tests and not part of y7deploy: it imports upstream's `models`/`utils`,
+which y7deploy must never need. Upstream's modules for plotting, datasets and logging
+import packages the y7deploy environment lacks (pandas, torchvision, scipy, ...); they
+are not used to build or save a model, so empty stand-ins are put in their place.
+
+Each file is saved the way upstream saves it, by upstream's code paths, from a network
+at a tiny width (width_multiple 1/32, so the files stay small) with non-trivial BN
+statistics and implicit values:
+- yolov7-tiny_last.pt  train.py's dict (model, EMA, SGD optimizer state, numpy best_fitness)
+- yolov7-w6_best.pt    the same after upstream's strip_optimizer (IAuxDetect head)
+- yolov7_deploy.pt     tools/reparameterization.ipynb's yolov7 cell (implicit folded, Detect head)
+- reference.pt         a fixed input and upstream's own eval output for each file (plain tensors)
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.machinery
+import sys
+import types
+from pathlib import Path
+
+HERE = Path(__file__).parent
+WIDTH = 0.03125
+STUBBED = ("pandas", "torchvision", "torchvision.ops", "torchvision.utils", "scipy", "scipy.cluster",
+           "scipy.cluster.vq", "scipy.signal", "tqdm", "seaborn", "requests", "thop")
+
+
+class _Anything(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Anything(name)
+
+    def __call__(self, *args, **kwargs):
+        return _Anything("call")
+
+    def __setattr__(self, name, value):
+        pass
+
+
+def stub_missing() -> None:
+    for name in STUBBED:
+        try:
+            __import__(name)
+        except ImportError:
+            module = _Anything(name)
+            module.__dict__["__spec__"] = importlib.machinery.ModuleSpec(name, None)
+            module.__dict__["__path__"] = []
+            module.__dict__["DeformConv2d"] = object
+            sys.modules[name] = module
+
+
+def randomize(model, torch) -> None:
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 1.7 + 0.3)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=g) * 0.6 - 0.3)
+        for k, p in model.named_parameters():
+            if ".ia." in k:
+                p.copy_(torch.rand(p.shape, generator=g) - 0.5)
+            elif ".im." in k:
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+
+
+def build(Model, yaml, torch, cfg: str, nc: int, names: list[str]):
+    with open(cfg) as f:
+        d = yaml.safe_load(f)
+    d["width_multiple"] = WIDTH
+    torch.manual_seed(0)
+    model = Model(d, ch=3, nc=nc)
+    model.yaml_file = Path(cfg).name  # what Model(path) records; a dict cfg leaves it unset
+    randomize(model, torch)
+    model.names, model.nc = names, nc
+    model.hyp, model.gr = {"lr0": 0.01, "box": 0.05, "cls": 0.3, "obj": 0.7}, 1.0
+    model.class_weights = torch.ones(nc)
+    return model
+
+
+def eval_output(model, x, torch):
+    with torch.no_grad():
+        return copy.deepcopy(model).float().eval()(x)[0]
+
+
+def main(upstream: str) -> None:
+    sys.path.insert(0, upstream)
+    stub_missing()
+    import numpy as np
+    import torch
+    import yaml
+    from models.yolo import Model
+    from utils.general import strip_optimizer
+    from utils.torch_utils import ModelEMA
+
+    # upstream was written for torch < 2.6, whose torch.load unpickled anything; these are
+    # files this script just wrote
+    real_load = torch.load
+    torch.load = lambda *a, **k: real_load(*a, **{"weights_only": False, **k})
+    cfg = Path(upstream) / "cfg"
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    refs = {"x": x}
+
+    # train.py's checkpoint after one optimizer step
+    tiny = build(Model, yaml, torch, cfg / "training/yolov7-tiny.yaml", 3, ["car", "bus", "person"])
+    ema = ModelEMA(tiny)
+    opt = torch.optim.SGD(tiny.parameters(), lr=0.01, momentum=0.937, nesterov=True)
+    tiny.train()
+    sum(p.float().sum() for p in tiny(torch.rand(2, 3, 64, 64))).backward()
+    opt.step()
+    ema.update(tiny)
+    ckpt = {"epoch": 4, "best_fitness": np.array([0.3125]), "training_results": "  4/299 ...",
+            "model": copy.deepcopy(tiny).half(), "ema": copy.deepcopy(ema.ema).half(),
+            "updates": ema.updates, "optimizer": opt.state_dict(), "wandb_id": None}
+    torch.save(ckpt, HERE / "yolov7-tiny_last.pt")
+    refs["yolov7-tiny_last/ema"] = eval_output(ckpt["ema"], x, torch)
+    refs["yolov7-tiny_last/model"] = eval_output(ckpt["model"], x, torch)
+
+    # strip_optimizer on a w6 train.py checkpoint
+    w6 = build(Model, yaml, torch, cfg / "training/yolov7-w6.yaml", 2, ["helmet", "head"])
+    ckpt = {"epoch": 9, "best_fitness": np.array([0.5]), "training_results": "", "model": copy.deepcopy(w6).half(),
+            "ema": copy.deepcopy(ModelEMA(w6).ema).half(), "updates": 1, "optimizer": None, "wandb_id": None}
+    torch.save(ckpt, HERE / "yolov7-w6_best.pt")
+    strip_optimizer(str(HERE / "yolov7-w6_best.pt"))
+    refs["yolov7-w6_best"] = eval_output(torch.load(HERE / "yolov7-w6_best.pt", weights_only=False)["model"], x, torch)
+
+    # the reparameterization notebook's yolov7 cell, on a training checkpoint of ours
+    trained = build(Model, yaml, torch, cfg / "training/yolov7.yaml", 2, ["cat", "dog"])
+    state_dict = copy.deepcopy(trained).half().float().state_dict()  # as read back from the fp16 file
+    with open(cfg / "deploy/yolov7.yaml") as f:
+        d = yaml.safe_load(f)
+    d["width_multiple"] = WIDTH
+    model = Model(d, ch=3, nc=2)
+    anchors = len(d["anchors"][0]) // 2
+    model.load_state_dict({k: v for k, v in state_dict.items()
+                           if k in model.state_dict() and v.shape == model.state_dict()[k].shape}, strict=False)
+    model.names, model.nc = trained.names, trained.nc
+    sd = model.state_dict()
+    for i in range((model.nc + 5) * anchors):
+        for j in range(3):
+            sd[f"model.105.m.{j}.weight"].data[i, :, :, :] *= state_dict[f"model.105.im.{j}.implicit"].data[:, i, ::].squeeze()
+    for j in range(3):
+        sd[f"model.105.m.{j}.bias"].data += state_dict[f"model.105.m.{j}.weight"].mul(
+            state_dict[f"model.105.ia.{j}.implicit"]).sum(1).squeeze()
+        sd[f"model.105.m.{j}.bias"].data *= state_dict[f"model.105.im.{j}.implicit"].data.squeeze()
+    ckpt = {"model": copy.deepcopy(model).half(), "optimizer": None, "training_results": None, "epoch": -1}
+    torch.save(ckpt, HERE / "yolov7_deploy.pt")
+    refs["yolov7_deploy"] = eval_output(ckpt["model"], x, torch)
+
+    torch.save(refs, HERE / "reference.pt")
+    for p in sorted(HERE.glob("*.pt")):
+        print(f"{p.name}: {p.stat().st_size / 1e3:.0f} kB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,66 @@
+"""Checkpoints written by upstream YOLOv7's own code (data/upstream/make.py, upstream commit
+a207844) load without it, compute what upstream computed, and reparameterize and export.
+
+The other checkpoint tests build upstream-shaped pickles from our own classes; these files
+come from upstream's Model, ModelEMA, train.py's dict, strip_optimizer and the
+reparameterization notebook, so a mismatch between our idea of upstream and upstream
+itself shows up here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from y7deploy.model.checkpoint import load_checkpoint
+from y7deploy.model.export import export_model
+from y7deploy.model.reparam import reparameterize
+
+DATA = Path(__file__).parent / "data" / "upstream"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return torch.load(DATA / "reference.pt", weights_only=True)
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        return model.eval()(x)[0]
+
+
+@pytest.mark.parametrize("file, ref_key, which, kind, names", [
+    ("yolov7-tiny_last.pt", "yolov7-tiny_last/ema", "ema", "upstream-train", ["car", "bus", "person"]),
+    ("yolov7-tiny_last.pt", "yolov7-tiny_last/model", "model", "upstream-train", ["car", "bus", "person"]),
+    ("yolov7-w6_best.pt", "yolov7-w6_best", None, "upstream-stripped", ["helmet", "head"]),
+    ("yolov7_deploy.pt", "yolov7_deploy", None, "upstream-deploy", ["cat", "dog"]),
+])
+def test_upstream_file_loads_and_computes_what_upstream_computed(reference, file, ref_key, which, kind, names):
+    ckpt = load_checkpoint(DATA / file, **({"which": which} if which else {}))
+    assert "models" not in sys.modules  # upstream's package was never needed
+    assert ckpt.kind == kind and ckpt.names == names and ckpt.nc == len(names)
+    got = outputs(ckpt.model, reference["x"])
+    torch.testing.assert_close(got, reference[ref_key], rtol=1e-5, atol=1e-4)
+    # ...and the deploy form of it still computes the same
+    deploy = reparameterize(ckpt.model)
+    want = reference[ref_key]
+    rel = ((outputs(deploy, reference["x"]) - want).abs() / want.abs().clamp_min(1e-3)).max().item()
+    assert rel < 1e-3
+
+
+def test_train_checkpoint_keeps_upstream_training_facts():
+    ckpt = load_checkpoint(DATA / "yolov7-tiny_last.pt")
+    assert ckpt.weights == "ema" and ckpt.epoch == 4 and ckpt.cfg_name == "yolov7-tiny"
+    assert ckpt.metrics == {"best_fitness": pytest.approx(0.3125)}
+    assert ckpt.extra["optimizer"]["param_groups"][0]["nesterov"] is True
+
+
+def test_upstream_best_exports(tmp_path):
+    ckpt = load_checkpoint(DATA / "yolov7-w6_best.pt")
+    result = export_model(ckpt.model, ckpt.names, name="w6", version="1", out=tmp_path, img_size=[128],
+                          reparameterize=reparameterize)
+    assert result.verification.ok and result.release.names == ["helmet", "head"]
+    assert result.release.manifest["stride"] == [8, 16, 32, 64]
