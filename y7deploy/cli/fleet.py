@@ -109,13 +109,17 @@ def register(cli: click.Group) -> None:
     @cli.command("ping")
     @_inventory_option
     @_limit_option
+    @click.option("--json", "json_output", is_flag=True)
     @click.option("-f", "--forks", default=10, show_default=True, type=click.IntRange(1, 500))
     @click.option("--accept-new-host-keys", is_flag=True)
-    def ping(inventory_path, limit, forks, accept_new_host_keys):
+    def ping(inventory_path, limit, json_output, forks, accept_new_host_keys):
         """Connect to every host and run a no-op command."""
         from y7deploy.fleet.report import AdhocReporter
 
-        result = _adhoc(inventory_path, limit, "ping", forks, accept_new_host_keys, AdhocReporter())
+        collector = _Collector() if json_output else AdhocReporter()
+        result = _adhoc(inventory_path, limit, "ping", forks, accept_new_host_keys, collector)
+        if json_output:
+            click.echo(json.dumps(collector.results, indent=2, sort_keys=True))
         sys.exit(result.exit_code)
 
     @cli.command("facts")
@@ -126,12 +130,13 @@ def register(cli: click.Group) -> None:
     @click.option("--accept-new-host-keys", is_flag=True)
     def facts(inventory_path, limit, json_output, forks, accept_new_host_keys):
         """Jetson facts of every host: L4T, JetPack, model, CUDA, TensorRT, DeepStream, disk, power."""
-        collector = _FactsCollector()
+        collector = _Collector()
         result = _adhoc(inventory_path, limit, "facts", forks, accept_new_host_keys, collector)
+        found = {host: r.get("ansible_facts", {}).get("jetson", r) for host, r in collector.results.items()}
         if json_output:
-            click.echo(json.dumps(collector.facts, indent=2, sort_keys=True))
+            click.echo(json.dumps(found, indent=2, sort_keys=True))
         else:
-            _print_facts_table(collector.facts)
+            _print_facts_table(found)
         sys.exit(result.exit_code)
 
 
@@ -151,11 +156,11 @@ def _adhoc(inventory_path: str, limit: str | None, module: str, forks: int, acce
     return runner.run()
 
 
-class _FactsCollector:
-    """Keeps each host's facts (or why there are none) for the table or --json."""
+class _Collector:
+    """Keeps each host's result (or why there is none) for a table or --json."""
 
     def __init__(self) -> None:
-        self.facts: dict[str, Any] = {}
+        self.results: dict[str, Any] = {}
 
     def play_start(self, name): pass
     def task_start(self, title, handler=False): pass
@@ -164,9 +169,9 @@ class _FactsCollector:
 
     def host_result(self, host, status, result, *, ignored=False, diff=False, module=None) -> None:
         if status in ("ok", "changed"):
-            self.facts[host] = result.get("ansible_facts", {}).get("jetson", {})
+            self.results[host] = {k: v for k, v in result.items() if k != "changed"}
         else:
-            self.facts[host] = {"error": status, "msg": result.get("msg", "")}
+            self.results[host] = {"error": status, "msg": result.get("msg", "")}
 
 
 def _print_facts_table(facts: dict[str, Any]) -> None:

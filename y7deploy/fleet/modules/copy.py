@@ -68,7 +68,9 @@ def ensure_file(ctx: ModuleContext, dest: str, args: dict[str, Any], *, data: by
         return result
     if content_changed:
         _upload(ctx, dest, data, path, mode)
-        fixes = attribute_fixes(dest, {}, mode, owner, group)
+        # the upload set a numeric mode itself; another chmod would only bump the ctime and
+        # so invalidate the host's sha cache for this file
+        fixes = attribute_fixes(dest, {"mode": mode} if mode and mode.isdigit() else {}, mode, owner, group)
     if fixes:
         rc, out, err = ctx.run(" && ".join(fixes))
         if rc != 0:
