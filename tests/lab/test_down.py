@@ -93,3 +93,17 @@ def test_not_root_is_one_clear_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "error: the lab needs root (containers, bridges and mounts): run it as root"]
+
+
+def test_failed_up_removes_what_it_made(small_lab):
+    """A host that does not boot in time: `lab up` says so in one line (exit 1, the
+    machine's fault, not the input's) and leaves nothing behind."""
+    y7 = Path(sys.executable).parent / "y7deploy"
+    env = dict(os.environ, Y7DEPLOY_LAB_BOOT_TIMEOUT="0.5")
+    proc = subprocess.run([str(y7), "lab", "up", "--name", small_lab.name, "--hosts", "1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and "lab up failed (everything it made was removed)" in errors[0]
+    assert "jetson01" in errors[0] and "Traceback" not in proc.stderr
+    assert leftovers(small_lab) == NOTHING
