@@ -196,3 +196,24 @@ def test_export_plain_state_dict_needs_and_takes_cfg(tmp_path, make_model, make_
 
     rel = open_release(out / "tiny-small-1")  # "weights" says nothing: named after the cfg
     assert rel.names == ["0", "1"] and rel.manifest["source"]["kind"] == "state-dict"
+
+
+class _Hostile:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_export_hostile_pickle_refused_in_one_line(tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    torch.save({"model": _Hostile(marker), "epoch": 1}, tmp_path / "evil.pt")
+    assert_user_error(run("export", tmp_path / "evil.pt", "--version", "1", "--out", tmp_path / "r"),
+                      "evil.pt", "refused", "posix.system")
+    assert_user_error(run("reparam", tmp_path / "evil.pt", "--out", tmp_path / "d.pt"), "refused")
+    assert not marker.exists() and not (tmp_path / "r").exists() and not (tmp_path / "d.pt").exists()
