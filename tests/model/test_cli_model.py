@@ -115,6 +115,14 @@ def test_export_y7deploy_checkpoint(tmp_path, ckpt):
     assert rel.manifest["source"]["sha256"] == sha256_file(ckpt) and rel.manifest["source"]["epoch"] == 7
     assert rel.manifest["metrics"] == {"mAP50": 0.42}
     assert rel.labels_path.read_text() == "cat\ndog\n"
+    from y7deploy import __version__
+
+    m = rel.manifest  # every field issue 4 lists for the manifest
+    assert (m["schema"], m["name"], m["version"], m["nc"], m["names"]) == (1, "pets", "1.0.0", 2, ["cat", "dog"])
+    assert m["created"] and m["y7deploy_version"] == __version__ and m["opset"] == 12
+    assert m["input_size"] == [96, 128] and m["batch"] == 1 and m["dynamic_batch"] is False
+    assert set(m["files"]) == {"model.onnx", "labels.txt"}
+    assert all(len(f["sha256"]) == 64 for f in m["files"].values())
 
     again = run("export", ckpt, "--version", "1.0.0", "--img-size", "96", "128", "--out", out)
     assert_user_error(again, "pets-1.0.0 already exists", "--force")
