@@ -50,3 +50,12 @@ def test_already_deploy_model_exports_the_same(tmp_path, make_model):
     first = export_model(deploy, model.names, name="d", version="1", out=tmp_path, img_size=[64],
                          reparameterize=reparameterize)
     assert first.verification.ok
+
+
+def test_640_gives_deepstream_yolo_s_25200_rows(tmp_path, make_model):
+    model = make_model("yolov7-tiny", nc=2, names=["a", "b"], width=0.0625).eval()
+    rel = export_model(model, model.names, name="t", version="1", out=tmp_path, img_size=[640],
+                       reparameterize=reparameterize).release
+    assert rel.manifest["output"]["rows"] == 25200
+    shapes = ort.InferenceSession(str(rel.model_path), providers=["CPUExecutionProvider"]).get_outputs()[0].shape
+    assert shapes == [1, 25200, 6]
