@@ -83,12 +83,13 @@ def test_sudo_password_and_inventory_out(small_lab, tmp_path):
     assert right.returncode == 0 and right.stdout.strip() == "0"
 
 
-def test_not_root_is_one_clear_line(tmp_path):
+@pytest.mark.parametrize("command", [["up"], ["down"], ["status"], ["fault", "jetson01", "slow"]])
+def test_not_root_is_one_clear_line(tmp_path, command):
     if os.geteuid() != 0:
         pytest.skip("dropping to another user needs root")
     y7 = Path(sys.executable).parent / "y7deploy"
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           str(y7), "lab", "up", "--name", "y7notroot"],
+                           str(y7), "lab", command[0], "--name", "y7notroot", *command[1:]],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [

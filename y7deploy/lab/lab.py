@@ -121,10 +121,12 @@ class Lab:
 
     def down(self, log=print) -> None:
         """Remove every container, mount, veth and the bridge of this lab, and its state."""
+        _require_root()
         with self._lock():
             self._teardown(log=log)
 
     def status(self) -> list[dict]:
+        _require_root()  # the hosts' state is read from inside them (nsenter)
         rows = []
         state = self._state() or {}
         for h in self.hosts:
@@ -144,6 +146,7 @@ class Lab:
         return rows
 
     def fault(self, host: str, kind: str) -> None:
+        _require_root()
         h = self.host(host)
         faults.apply(self, h, kind)
         state = self._state() or {}
@@ -361,9 +364,13 @@ class _FileLock:
         self.f.close()
 
 
-def _require_host_tools() -> None:
+def _require_root() -> None:
     if os.geteuid() != 0:
         raise NotAvailable("the lab needs root (containers, bridges and mounts): run it as root")
+
+
+def _require_host_tools() -> None:
+    _require_root()
     for tool, pkg in (("systemd-nspawn", "systemd-container"), ("ip", "iproute2"),
                       ("ssh-keygen", "openssh-client"), ("nsenter", "util-linux")):
         if shutil.which(tool) is None:
