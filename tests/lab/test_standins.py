@@ -123,6 +123,21 @@ def test_int8_without_calib_warns_and_engine_header_records_the_build(lab, lab_h
     assert header["onnx_sha256"] == sha
 
 
+def test_load_engine_refuses_a_plan_of_another_tensorrt_and_takes_its_own(lab, lab_host, models):
+    nano, orin, agx = (lab_host(p).name for p in ("nano-jp461", "orin-nano-jp61", "agx-orin-jp62"))
+    assert trtexec(lab, orin, "--onnx=static.onnx --saveEngine=plan.engine").returncode == 0
+    plan = lab.get(orin, f"{WORK}/plan.engine")
+    lab.put(nano, f"{WORK}/plan.engine", plan)
+    lab.put(agx, f"{WORK}/plan.engine", plan)  # same TensorRT 10.3, same compute 8.7
+    other = trtexec(lab, nano, "--loadEngine=plan.engine")
+    assert other.returncode == 1 and "expecting library version 8.2.1 got 10.3.0, please rebuild" in other.stdout
+    assert "Engine deserialization failed" in other.stdout
+    same = trtexec(lab, agx, "--loadEngine=plan.engine")
+    assert same.returncode == 0 and "&&&& PASSED" in same.stdout
+    both = trtexec(lab, agx, "--loadEngine=plan.engine --saveEngine=again.engine")
+    assert both.returncode == 1 and "Incompatible load and save engine options selected" in both.stdout
+
+
 def test_build_time_is_configurable(lab, lab_host, models):
     host = lab_host("xavier-nx-jp513").name
     lab.put(host, "/etc/y7deploy-lab/trtexec-build-seconds", "1.5\n")
