@@ -257,6 +257,24 @@ def test_deepstream_app_checks_classes_against_labels(lab, lab_host, models):
     assert "labels-mismatch" in events
 
 
+def test_deepstream_app_checks_referenced_files_relative_to_each_config(lab, lab_host, models):
+    host = lab_host("xavier-nx-jp513").name
+    lab.root(host, f"rm -rf {WORK}/sub && mkdir -p {WORK}/sub && cp {WORK}/static.onnx {WORK}/sub/")
+    # labels.txt sits next to app.txt, but nvinfer resolves it against its own config's directory
+    lab.put(host, f"{WORK}/labels.txt", "person\ncar\n")
+    lab.put(host, f"{WORK}/sub/config_infer_primary.txt", INFER_CONFIG.format(engine="none.engine", classes=2))
+    lab.put(host, f"{WORK}/app_sub.txt", APP_CONFIG.replace("config-file=config_infer_primary.txt",
+                                                            "config-file=sub/config_infer_primary.txt"))
+    proc = lab.root(host, f"cd / && timeout --preserve-status -s TERM 2 deepstream-app -c {WORK}/app_sub.txt")
+    assert proc.returncode != 0 and f"Could not open labels file:{WORK}/sub/labels.txt" in proc.stdout
+    lab.put(host, f"{WORK}/sub/labels.txt", "person\ncar\n")
+    proc = lab.root(host, f"cd / && timeout --preserve-status -s TERM 2 deepstream-app -c {WORK}/app_sub.txt")
+    assert proc.returncode == 0 and "**PERF:" in proc.stdout, proc.stdout + proc.stderr
+    lab.put(host, f"{WORK}/app_gone.txt", APP_CONFIG.replace("sample_1080p_h264.mp4", "nothere.mp4"))
+    gone = lab.root(host, f"cd {WORK} && deepstream-app -c app_gone.txt")
+    assert gone.returncode != 0 and "Resource not found." in gone.stderr + gone.stdout
+
+
 def test_deepstream_app_parses_configs_as_glib_key_files(lab, lab_host, models):
     host = lab_host("orin-nano-jp61").name
     lab.put(host, f"{WORK}/broken.txt", "[application]\nenable-perf-measurement\n")
