@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,30 @@ def test_kernel_without_overlayfs_is_one_clear_line(tmp_path):
     from y7deploy.lab import Lab
 
     assert not Lab("y7nokernel").state_dir.exists()
+
+
+def test_a_qdisc_the_kernel_lacks_is_named(tmp_path):
+    """netem is not in this kind of kernel (the reason `slow` uses tbf): asking for it in a
+    throwaway network namespace gives the one-line NotAvailable, not a tc traceback."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("tc") is None:
+        pytest.skip("needs root, unshare(1) and tc")
+    from y7deploy.errors import NotAvailable
+    from y7deploy.lab import network
+
+    ns = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    try:
+        for _ in range(50):  # wait until sleep runs inside the new namespace
+            if os.readlink(f"/proc/{ns.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.05)
+        network.shape("lo", "1mbit", netns_pid=ns.pid)  # tbf is there
+        assert "tbf" in network.qdisc("lo", netns_pid=ns.pid)
+        try:
+            network.set_root_qdisc("lo", "netem", "delay", "10ms", netns_pid=ns.pid)
+        except NotAvailable as exc:
+            assert str(exc) == "the lab needs the kernel's netem qdisc (modprobe sch_netem)"
+        else:
+            pytest.skip("this kernel has netem")
+    finally:
+        ns.kill()
+        ns.wait()

@@ -68,8 +68,15 @@ def tc(*args: str, netns_pid: int | None = None, check: bool = True) -> subproce
 
 def shape(dev: str, rate: str, netns_pid: int | None = None) -> None:
     """Rate-limit a device's egress with a token bucket, like a poor LTE uplink."""
-    tc("qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", "16kbit",
-       "latency", "300ms", netns_pid=netns_pid)
+    set_root_qdisc(dev, "tbf", "rate", rate, "burst", "16kbit", "latency", "300ms", netns_pid=netns_pid)
+
+
+def set_root_qdisc(dev: str, kind: str, *params: str, netns_pid: int | None = None) -> None:
+    proc = tc("qdisc", "replace", "dev", dev, "root", kind, *params, netns_pid=netns_pid, check=False)
+    if proc.returncode != 0:
+        if "qdisc kind is unknown" in proc.stderr:  # the kernel's own words for a missing sch_ module
+            raise NotAvailable(f"the lab needs the kernel's {kind} qdisc (modprobe sch_{kind})")
+        raise RuntimeError(f"tc qdisc replace dev {dev} root {kind}: {proc.stderr.strip()}")
 
 
 def unshape(dev: str, netns_pid: int | None = None) -> None:
