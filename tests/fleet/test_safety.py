@@ -90,6 +90,9 @@ def test_hostile_values_arrive_literally_and_nothing_else_runs(fleet, tmp_path):
               shell: printf '%s' {{ evil | quote }} > /tmp/y7t/shell.txt
             - name: wait for a hostile path (absent)
               wait_for: {path: "/tmp/y7t/{{ evil_name }}x", state: absent, timeout: 2}
+            - name: a hostile host name for a port probe
+              wait_for: {port: 22, host: "{{ evil }}", timeout: 1}
+              ignore_errors: true
         """))
     run = fleet.play(str(book), inventory=inventory)
     assert run.exit_code == 0, run.output + run.stderr

@@ -20,6 +20,8 @@ SPEC = Spec(
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
     src, dest = str(args["src"]), str(args["dest"])
+    if ".." in Path(src).parts or "\n" in src:
+        return failed(f"refusing to fetch {src!r}: '..' would leave the destination directory")
     if bool_arg(args.get("flat", False)):
         local = Path(dest) / Path(src).name if dest.endswith("/") else Path(dest)
     else:

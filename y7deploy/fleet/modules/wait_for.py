@@ -38,7 +38,8 @@ def _condition(args: dict[str, Any]) -> tuple[str, str]:
     if args.get("port") is not None:
         host = str(args.get("host") or "127.0.0.1")
         port = int(args["port"])
-        probe = f"timeout 2 bash -c {q(f'exec 3<>/dev/tcp/{host}/{port}')} 2>/dev/null"
+        # host and port reach bash as arguments ($0, $1), never as part of its code
+        probe = f"timeout 2 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' {q(host)} {port} 2>/dev/null"
         if state in ("stopped", "absent", "drained"):
             return f"! {probe}", f"port {port} on {host} to close"
         return probe, f"port {port} on {host}"
