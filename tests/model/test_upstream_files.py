@@ -9,6 +9,7 @@ itself shows up here.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -64,3 +65,23 @@ def test_upstream_best_exports(tmp_path):
                           reparameterize=reparameterize)
     assert result.verification.ok and result.release.names == ["helmet", "head"]
     assert result.release.manifest["stride"] == [8, 16, 32, 64]
+
+
+SHAPES = json.loads((DATA / "state_dicts.json").read_text())
+
+
+@pytest.mark.parametrize("form_arch", sorted(SHAPES))
+def test_state_dict_keys_and_shapes_are_upstream_s(form_arch):
+    """Every packaged architecture, both forms: the same keys with the same shapes as
+    upstream's Model built from upstream's own cfg (digest made by data/upstream/make.py)."""
+    import hashlib
+
+    from y7deploy.model.yolo import build_model, resolve_cfg
+
+    form, arch = form_arch.split("/")
+    cfg = resolve_cfg(arch, form=form)
+    cfg["width_multiple"] *= 0.125  # as make.py's SHAPES_WIDTH
+    sd = build_model(cfg, nc=80).state_dict()
+    lines = sorted(f"{k} {'x'.join(map(str, v.shape))}" for k, v in sd.items())
+    assert len(lines) == SHAPES[form_arch]["keys"]
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == SHAPES[form_arch]["sha256"]

@@ -15,6 +15,9 @@ statistics and implicit values:
 - yolov7-w6_best.pt    the same after upstream's strip_optimizer (IAuxDetect head)
 - yolov7_deploy.pt     tools/reparameterization.ipynb's yolov7 cell (implicit folded, Detect head)
 - reference.pt         a fixed input and upstream's own eval output for each file (plain tensors)
+- state_dicts.json     for every packaged architecture and form (upstream's cfg/training and
+                       cfg/deploy yaml at width_multiple x 1/8, nc=80): the sha256 of its sorted
+                       "key shape" lines, and the number of its keys
 """
 
 from __future__ import annotations
@@ -84,6 +87,18 @@ def build(Model, yaml, torch, cfg: str, nc: int, names: list[str]):
     model.hyp, model.gr = {"lr0": 0.01, "box": 0.05, "cls": 0.3, "obj": 0.7}, 1.0
     model.class_weights = torch.ones(nc)
     return model
+
+
+ARCHITECTURES = ("yolov7-tiny", "yolov7", "yolov7x", "yolov7-w6", "yolov7-e6", "yolov7-d6", "yolov7-e6e")
+SHAPES_WIDTH = 0.125  # times the cfg's own width_multiple
+
+
+def state_dict_digest(state_dict) -> dict:
+    """What must agree between upstream's network and ours for weights to move 1:1."""
+    import hashlib
+
+    lines = sorted(f"{k} {'x'.join(map(str, v.shape))}" for k, v in state_dict.items())
+    return {"sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest(), "keys": len(lines)}
 
 
 def eval_output(model, x, torch):
@@ -156,6 +171,17 @@ def main(upstream: str) -> None:
     refs["yolov7_deploy"] = eval_output(ckpt["model"], x, torch)
 
     torch.save(refs, HERE / "reference.pt")
+
+    import json
+
+    digests = {}
+    for form in ("training", "deploy"):
+        for arch in ARCHITECTURES:
+            with open(cfg / form / f"{arch}.yaml") as f:
+                d = yaml.safe_load(f)
+            d["width_multiple"] *= SHAPES_WIDTH
+            digests[f"{form}/{arch}"] = state_dict_digest(Model(d, ch=3, nc=80).state_dict())
+    (HERE / "state_dicts.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     for p in sorted(HERE.glob("*.pt")):
         print(f"{p.name}: {p.stat().st_size / 1e3:.0f} kB")
 
