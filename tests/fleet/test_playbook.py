@@ -115,3 +115,26 @@ def test_undefined_name_in_a_template_file_is_caught_before_running(tmp_path):
     (tmp_path / "templates" / "app.j2").write_text("a={{ known_var }}\nb={{ missing_in_template }}\n")
     message = load_error(tmp_path, "- hosts: all\n  tasks:\n    - template: {src: app.j2, dest: /x}\n")
     assert message.endswith("site.yml:3: undefined variable 'missing_in_template' in template app.j2")
+
+
+def test_serial_and_max_fail_may_come_from_variables(tmp_path):
+    from y7deploy.fleet.runner import Runner, RunOptions
+
+    path = write(tmp_path, """
+        - hosts: all
+          serial: "{{ waves }}"
+          max_fail_percentage: "{{ threshold }}"
+          vars: {threshold: 25}
+          tasks: []
+        - hosts: all
+          serial: 1,25%,100%
+          tasks: []
+        """)
+    book = load_playbook(path)
+    runner = Runner(book, None, RunOptions(extra_vars={"waves": "1,50%"}), None, None)
+    runner._resolve_rollout_settings(book.plays[0])
+    assert book.plays[0].serial == ["1", "50%"] and book.plays[0].max_fail_percentage == 25.0
+    assert book.plays[1].serial == ["1", "25%", "100%"]
+    runner = Runner(load_playbook(path), None, RunOptions(extra_vars={"waves": "lots"}), None, None)
+    with pytest.raises(UserError, match=r"site.yml:1: serial must be"):
+        runner._resolve_rollout_settings(runner.book.plays[0])

@@ -302,16 +302,33 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     return task
 
 
-def _parse_serial(value: Any, where: str) -> list[Any]:
+def parse_serial(value: Any, where: str) -> list[Any]:
+    """`serial` as a list of counts and percentages; `"1,25%,100%"` is split like a list.
+
+    A Jinja string (`"{{ waves }}"`) is kept as written and resolved by the runner, before
+    any host is touched, with the play's vars and -e.
+    """
+    if isinstance(value, str) and "," in value and not templating.is_template(value):
+        value = [v.strip() for v in value.split(",")]
     items = _as_list(value)
     for item in items:
         ok = isinstance(item, int) and not isinstance(item, bool)
         if isinstance(item, str):
             text = item[:-1] if item.endswith("%") else item
-            ok = text.strip().isdigit()
+            ok = text.strip().isdigit() or templating.is_template(item)
         if not ok:
             raise UserError(f"{where}: serial must be a number, a percentage or a list of them, got {item!r}")
     return items
+
+
+def parse_max_fail(value: Any, where: str) -> float | str | None:
+    """A percentage (`20`, `"20%"`), None, or a Jinja string the runner resolves."""
+    if value is None or templating.is_template(value):
+        return value
+    try:
+        return float(str(value).rstrip("%"))
+    except ValueError:
+        raise UserError(f"{where}: max_fail_percentage must be a number, got {value!r}") from None
 
 
 def parse_play(data: Any, file: str, base_dir: Path) -> Play:
@@ -329,12 +346,8 @@ def parse_play(data: Any, file: str, base_dir: Path) -> Play:
     hosts = data["hosts"]
     hosts = ",".join(map(str, hosts)) if isinstance(hosts, list) else str(hosts)
     play = Play(hosts=hosts, file=file, line=line, name=str(data.get("name") or hosts))
-    play.serial = _parse_serial(data.get("serial"), where)
-    if data.get("max_fail_percentage") is not None:
-        try:
-            play.max_fail_percentage = float(str(data["max_fail_percentage"]).rstrip("%"))
-        except ValueError:
-            raise UserError(f"{where}: max_fail_percentage must be a number") from None
+    play.serial = parse_serial(data.get("serial"), where)
+    play.max_fail_percentage = parse_max_fail(data.get("max_fail_percentage"), where)  # type: ignore[assignment]
     for key in ("any_errors_fatal", "gather_facts", "become"):
         if key in data:
             setattr(play, key, _as_bool(data[key], where, key))

@@ -26,7 +26,7 @@ from y7deploy.fleet.modules import MODULES
 from y7deploy.fleet.modules.base import ModuleContext
 from y7deploy.fleet.playbook import Play, Playbook, Task, check_names
 from y7deploy.fleet.redact import Redactor, censor
-from y7deploy.fleet.templating import HostVars, Templar, TemplateError
+from y7deploy.fleet.templating import HostVars, Templar, TemplateError, is_template
 
 OMIT = "__omit_place_holder__y7deploy__"
 
@@ -156,6 +156,8 @@ class Runner:
                     self.hosts[name] = HostState(name, hv)
                     known |= set(hv)
         check_names(self.book, known)
+        for play in self.book.plays:
+            self._resolve_rollout_settings(play)
         prepare = getattr(self.connect, "prepare", None)
         if prepare is not None:
             for state in self.hosts.values():
@@ -167,6 +169,23 @@ class Runner:
         self.redactor.add_vars(self.options.extra_vars)
         for play in self.book.plays:
             self.redactor.add_vars(play.vars)
+
+    def _resolve_rollout_settings(self, play: Play) -> None:
+        """`serial: "{{ waves }}"` and a templated max_fail_percentage, from play vars and -e."""
+        from y7deploy.fleet.playbook import parse_max_fail, parse_serial
+
+        where = f"{play.file}:{play.line}"
+        if not any(is_template(v) for v in [*play.serial, play.max_fail_percentage]):
+            return
+        variables = HostVars(self.templar, [play.vars, self.options.extra_vars])
+        try:
+            serial = [self.templar.resolve(v, variables) for v in play.serial]
+            max_fail = self.templar.resolve(play.max_fail_percentage, variables)
+        except TemplateError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        flat = [x for v in serial for x in (v if isinstance(v, list) else [v])]
+        play.serial = parse_serial(flat[0] if len(flat) == 1 else flat, where)
+        play.max_fail_percentage = parse_max_fail(max_fail, where)  # type: ignore[assignment]
 
     # --- the run -------------------------------------------------------------------------
 
