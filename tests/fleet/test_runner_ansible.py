@@ -84,3 +84,50 @@ def test_what_one_tool_deployed_the_other_sees_as_done(lab, tmp_path):
         assert all(c["changed"] == 0 for c in by_ansible.recap().values()), by_ansible.output
     finally:
         reset()
+
+
+BLOCK_BOOK = """
+- name: blocks
+  hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.file: {path: /tmp/y7t, state: directory}
+    - name: switch with a way back
+      when: inventory_hostname != 'jetson04'
+      block:
+        - name: activate
+          ansible.builtin.file: {path: /tmp/y7t/active, state: touch}
+        - name: verify
+          ansible.builtin.command: "false"
+          when: inventory_hostname in fail_hosts
+        - name: verified
+          ansible.builtin.file: {path: /tmp/y7t/verified, state: touch}
+      rescue:
+        - name: roll back
+          ansible.builtin.file: {path: /tmp/y7t/rolled-back, state: touch}
+        - name: rollback fails too
+          ansible.builtin.command: "false"
+          when: inventory_hostname == 'jetson02'
+      always:
+        - name: record
+          ansible.builtin.file: {path: /tmp/y7t/recorded, state: touch}
+    - name: after the block
+      ansible.builtin.file: {path: /tmp/y7t/after, state: touch}
+"""
+
+
+def test_block_rescue_always_like_ansible(lab, tmp_path):
+    book = tmp_path / "blocks.yml"
+    book.write_text(BLOCK_BOOK)
+    extra = json.dumps({"fail_hosts": ["jetson01", "jetson02"]})
+    marks = ("active", "verified", "rolled-back", "recorded", "after")
+    look = lambda f: {h: tuple(f.exists(h, f"/tmp/y7t/{m}") for m in marks) for h in f.hosts}  # noqa: E731
+    with kit.session(lab, tmp_path) as fleet:
+        oracle = ansible_playbook(fleet.inventory, book, extra)
+        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
+        oracle_marks = look(fleet)
+        fleet.clean()
+        ours = fleet.play(str(book), "-e", extra)
+        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
+        assert look(fleet) == oracle_marks
+    assert oracle.recap()["jetson01"]["rescued"] == 1 and oracle.recap()["jetson02"]["failed"] == 1

@@ -132,6 +132,28 @@ class Task:
 
 
 @dataclass
+class Block:
+    """`block:` with optional `rescue:` and `always:`. Its keywords were copied onto its tasks
+    when loaded (as Ansible inherits them), so the runner only needs the three lists."""
+
+    tasks: list[Any]
+    file: str
+    line: int
+    name: str = ""
+    rescue: list[Any] = field(default_factory=list)
+    always: list[Any] = field(default_factory=list)
+
+
+def iter_tasks(items: list[Any]):
+    """Every Task in a list of tasks and blocks, depth first."""
+    for item in items:
+        if isinstance(item, Block):
+            yield from iter_tasks(item.tasks + item.rescue + item.always)
+        else:
+            yield item
+
+
+@dataclass
 class Play:
     hosts: str
     file: str
@@ -229,8 +251,8 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     unknown = [k for k in data if k not in TASK_KEYS]
     modules = [k for k in unknown if canonical_name(str(k)) in MODULES]
     others = [k for k in unknown if k not in modules]
-    if "block" in data or "include_tasks" in data or "import_tasks" in data:
-        raise UserError(f"{where}: block/include_tasks are not supported; list the tasks inline")
+    if "include_tasks" in data or "import_tasks" in data:
+        raise UserError(f"{where}: include_tasks/import_tasks are not supported; list the tasks inline")
     if others:
         raise UserError(f"{where}: unknown module or task keyword {others[0]!r}")
     if len(modules) != 1:
@@ -302,6 +324,56 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     return task
 
 
+BLOCK_KEYS = {"block", "rescue", "always", "name", "when", "tags", "become", "vars", "environment",
+              "ignore_errors", "no_log", "any_errors_fatal", "check_mode", "diff"}
+
+
+def parse_item(data: Any, file: str) -> Any:
+    """A task, or a block of tasks (with rescue/always)."""
+    if isinstance(data, dict) and "block" in data:
+        return parse_block(data, file)
+    return parse_task(data, file)
+
+
+def parse_block(data: dict, file: str) -> Block:
+    line = getattr(data, "line", 0)
+    where = f"{file}:{line}"
+    unknown = [k for k in data if k not in BLOCK_KEYS]
+    if unknown:
+        raise UserError(f"{where}: unknown block keyword {unknown[0]!r}")
+    sections = {}
+    for key in ("block", "rescue", "always"):
+        items = data.get(key) or []
+        if not isinstance(items, list):
+            raise UserError(f"{where}: {key} must be a list of tasks")
+        sections[key] = [parse_item(t, file) for t in items]
+    block = Block(sections["block"], file, line, str(data.get("name") or ""),
+                  sections["rescue"], sections["always"])
+    _inherit(block, data, where)
+    return block
+
+
+def _inherit(block: Block, data: dict, where: str) -> None:
+    """Copy a block's keywords onto every task inside it, as Ansible applies them."""
+    when = _as_list(data.get("when"))
+    tags = {str(t) for t in _as_list(data.get("tags"))}
+    block_vars = data.get("vars") or {}
+    env = data.get("environment") or {}
+    if not isinstance(block_vars, dict) or not isinstance(env, dict):
+        raise UserError(f"{where}: vars and environment of a block must be mappings")
+    for task in iter_tasks(block.tasks + block.rescue + block.always):
+        task.when = when + task.when
+        task.tags |= tags
+        task.vars = {**block_vars, **task.vars}
+        task.environment = {**env, **task.environment}
+        for key in ("become", "check_mode", "diff"):
+            if key in data and getattr(task, key) is None:
+                setattr(task, key, _as_bool(data[key], where, key))
+        for key in ("ignore_errors", "no_log", "any_errors_fatal"):
+            if key in data and _as_bool(data[key], where, key):
+                setattr(task, key, True)
+
+
 def parse_serial(value: Any, where: str) -> list[Any]:
     """`serial` as a list of counts and percentages; `"1,25%,100%"` is split like a list.
 
@@ -366,7 +438,7 @@ def parse_play(data: Any, file: str, base_dir: Path) -> Play:
         items = data.get(section) or []
         if not isinstance(items, list):
             raise UserError(f"{where}: {section} must be a list")
-        play.tasks.extend(parse_task(t, file) for t in items)
+        play.tasks.extend(parse_item(t, file) for t in items)
     handlers = data.get("handlers") or []
     if not isinstance(handlers, list):
         raise UserError(f"{where}: handlers must be a list")
@@ -377,7 +449,7 @@ def parse_play(data: Any, file: str, base_dir: Path) -> Play:
 
 def _check_notify(play: Play) -> None:
     names = {h.name for h in play.handlers} | {n for h in play.handlers for n in h.listen}
-    for task in play.tasks + play.handlers:
+    for task in iter_tasks(play.tasks + play.handlers):
         for name in task.notify:
             if name not in names and not templating.is_template(name):
                 raise UserError(f"{task.where}: notify {name!r}: no handler of that name in this play")
@@ -430,7 +502,7 @@ def check_templates(book: Playbook) -> None:
     for play in book.plays:
         for text in _strings(play.vars):
             _syntax(env, text, False, f"{play.file}:{play.line}")
-        for task in play.tasks + play.handlers:
+        for task in iter_tasks(play.tasks + play.handlers):
             for text, is_expr in _task_sources(task):
                 if is_expr or templating.is_template(text):
                     _syntax(env, text, is_expr, task.where)
@@ -485,7 +557,7 @@ def check_names(book: Playbook, defined_for_all_hosts: set[str]) -> None:
     env = templating.make_env()
     for play in book.plays:
         known = set(defined_for_all_hosts) | set(play.vars) | MAGIC_VARS
-        for task in play.tasks + play.handlers:
+        for task in iter_tasks(play.tasks + play.handlers):
             if task.register:
                 known.add(task.register)
             if task.module == "set_fact":
@@ -497,7 +569,7 @@ def check_names(book: Playbook, defined_for_all_hosts: set[str]) -> None:
             if templating.is_template(text):
                 names_by_where += [(n, text, f"{play.file}:{play.line}")
                                    for n in templating.referenced_names(env, text)]
-        for task in play.tasks + play.handlers:
+        for task in iter_tasks(play.tasks + play.handlers):
             for text, is_expr in _task_sources(task):
                 if is_expr or templating.is_template(text):
                     names_by_where += [(n, text, task.where)

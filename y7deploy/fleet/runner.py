@@ -24,7 +24,7 @@ from y7deploy.fleet import facts as jetson_facts
 from y7deploy.fleet import waves
 from y7deploy.fleet.modules import MODULES
 from y7deploy.fleet.modules.base import ModuleContext
-from y7deploy.fleet.playbook import Play, Playbook, Task, check_names
+from y7deploy.fleet.playbook import Block, Play, Playbook, Task, check_names
 from y7deploy.fleet.redact import Redactor, censor
 from y7deploy.fleet.templating import HostVars, Templar, TemplateError, is_template
 
@@ -90,6 +90,16 @@ class RunResult:
         return EXIT_OK
 
 
+@dataclass
+class _Wave:
+    """What the tasks of one wave share: its play, hosts, JSON record, and who failed in it."""
+
+    play: Play
+    batch: list[str]
+    record: dict[str, Any]
+    failed: set[str]
+
+
 class Unreachable(Exception):
     """A host that could not be reached; wraps the connection layer's own exception."""
 
@@ -105,6 +115,7 @@ class HostState:
     failed: bool = False
     unreachable: bool = False
     touched: bool = False
+    rescuing: bool = False  # failed inside a block that has a rescue section
     notified: set[str] = field(default_factory=set)
     probes: dict[tuple[str, bool], str] | None = None  # read-ahead stat outputs, valid until a change
 
@@ -132,6 +143,7 @@ class Runner:
         self._lock = threading.Lock()
         self._json_plays: list[dict[str, Any]] = []
         self._wave_tasks: list[Task] = []  # the current wave's tasks, for the read-ahead
+        self._rescuable = False  # running the tasks of a block that has a rescue section
         self._groups: dict[str, list[str]] | None = None
 
     # --- before anything runs ------------------------------------------------------------
@@ -252,34 +264,81 @@ class Runner:
                 outcomes = self._parallel(todo, lambda h: self._gather(h))
                 self._after_task(outcomes, None, record, "Gathering Facts")
                 failed_in_batch |= {o.host for o in outcomes if o.status == "failed"}
-        tasks = [t for t in play.tasks if self._selected_by_tags(t, play)]
-        self._wave_tasks = tasks
+        self._wave_tasks = [t for t in play.tasks if isinstance(t, Task) and self._selected_by_tags(t, play)]
         for name in batch:
             self.hosts[name].probes = None
-        for task, is_handler in [(t, False) for t in tasks] + [(h, True) for h in play.handlers]:
-            if is_handler:
-                names = {task.name, *task.listen}
-                hosts = [h for h in batch if self.hosts[h].active and self.hosts[h].notified & names]
-                if not hosts:
-                    continue
-                self.reporter.task_start(task.title, handler=True)
+        wave = _Wave(play, batch, record, failed_in_batch)
+        stop, reason = self._run_items(wave, play.tasks, batch)
+        if stop:
+            return stop, reason
+        for handler in play.handlers:
+            names = {handler.name, *handler.listen}
+            hosts = [h for h in batch if self.hosts[h].active and self.hosts[h].notified & names]
+            if hosts:
+                stop, reason = self._run_one(wave, handler, hosts, handler=True)
+                if stop:
+                    return stop, reason
+        return False, ""
+
+    def _run_items(self, wave: "_Wave", items: list[Any], hosts: list[str], *,
+                   include_failed: bool = False) -> tuple[bool, str]:
+        """Tasks and blocks in order on these hosts (those still able to run); (stop?, why)."""
+        for item in items:
+            runnable = [h for h in hosts if self._can_run(h, include_failed)]
+            if not runnable:
+                break
+            if isinstance(item, Block):
+                stop, reason = self._run_block(wave, item, runnable, include_failed)
+            elif self._selected_by_tags(item, wave.play):
+                stop, reason = self._run_one(wave, item, runnable)
             else:
-                hosts = [h for h in batch if self.hosts[h].active]
-                if not hosts:
-                    break
-                self.reporter.task_start(task.title)
-            outcomes = self._run_task(play, task, hosts)
-            self._after_task(outcomes, task, record, task.title)
-            failed_now = {o.host for o in outcomes if o.status == "failed" and not o.ignored}
-            down_now = {o.host for o in outcomes if o.status == "unreachable"}
-            failed_in_batch |= failed_now
-            if (play.any_errors_fatal or task.any_errors_fatal) and (failed_now or down_now):
-                self._fail_rest(batch)
-                return True, f"any_errors_fatal: task {task.title!r} failed on {', '.join(sorted(failed_now | down_now))}"
-            if outcomes and waves.exceeds_max_fail(len(failed_in_batch), len(batch), play.max_fail_percentage):
-                self._fail_rest(batch)
-                return True, (f"{len(failed_in_batch)} of {len(batch)} hosts in the wave failed, more than "
-                              f"max_fail_percentage {play.max_fail_percentage:g}%")
+                continue
+            if stop:
+                return stop, reason
+        return False, ""
+
+    def _can_run(self, host: str, include_failed: bool) -> bool:
+        state = self.hosts[host]
+        return not state.unreachable and not state.rescuing and (include_failed or not state.failed)
+
+    def _run_block(self, wave: "_Wave", block: Block, hosts: list[str],
+                   include_failed: bool) -> tuple[bool, str]:
+        """block, then rescue for the hosts that failed in it, then always for all who entered."""
+        outer, self._rescuable = self._rescuable, bool(block.rescue)
+        try:
+            stop, reason = self._run_items(wave, block.tasks, hosts, include_failed=include_failed)
+        finally:
+            self._rescuable = outer
+        rescuing = [h for h in hosts if self.hosts[h].rescuing]
+        for name in rescuing:
+            self.hosts[name].rescuing = False
+        if stop:
+            return stop, reason
+        if rescuing:
+            stop, reason = self._run_items(wave, block.rescue, rescuing)
+            if stop:
+                return stop, reason
+        if block.always:
+            return self._run_items(wave, block.always, hosts, include_failed=True)
+        return False, ""
+
+    def _run_one(self, wave: "_Wave", task: Task, hosts: list[str], *, handler: bool = False) -> tuple[bool, str]:
+        """One task on these hosts, then Ansible's checks: any_errors_fatal, max_fail_percentage."""
+        play, batch = wave.play, wave.batch
+        self.reporter.task_start(task.title, handler=handler)
+        outcomes = self._run_task(play, task, hosts)
+        self._after_task(outcomes, task, wave.record, task.title)
+        failed_now = {o.host for o in outcomes if o.status == "failed" and not o.ignored
+                      and not self.hosts[o.host].rescuing}
+        down_now = {o.host for o in outcomes if o.status == "unreachable"}
+        wave.failed |= failed_now
+        if (play.any_errors_fatal or task.any_errors_fatal) and (failed_now or down_now):
+            self._fail_rest(batch)
+            return True, f"any_errors_fatal: task {task.title!r} failed on {', '.join(sorted(failed_now | down_now))}"
+        if outcomes and waves.exceeds_max_fail(len(wave.failed), len(batch), play.max_fail_percentage):
+            self._fail_rest(batch)
+            return True, (f"{len(wave.failed)} of {len(batch)} hosts in the wave failed, more than "
+                          f"max_fail_percentage {play.max_fail_percentage:g}%")
         return False, ""
 
     def _fail_rest(self, batch: list[str]) -> None:
@@ -316,6 +375,9 @@ class Runner:
             if o.status == "unreachable":
                 stats.unreachable += 1
                 state.unreachable = True
+            elif o.status == "failed" and not o.ignored and self._rescuable:
+                stats.rescued += 1  # the block's rescue takes over for this host
+                state.rescuing = True
             elif o.status == "failed" and not o.ignored:
                 stats.failed += 1
                 state.failed = True
