@@ -109,6 +109,8 @@ class Lab:
         if not 1 <= hosts <= 99:
             raise UserError(f"--hosts {hosts}: a lab has 1 to 99 hosts")
         cycle = profiles or list(PROFILES)
+        if inventory_out is not None:
+            _check_writable_file("--inventory-out", Path(inventory_out))
         _raise_kernel_limits(log)
         with self._lock():
             self._teardown(log=lambda *_: None)
@@ -382,6 +384,17 @@ def _require_host_tools() -> None:
     if missing:
         raise NotAvailable(f"the lab needs {' and '.join(missing)} in the kernel "
                            f"(not in /proc/filesystems; modprobe {' '.join(missing)})")
+
+
+def _check_writable_file(option: str, path: Path) -> None:
+    """Bad input found after the hosts booted would waste the boot: look before."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is not a directory")
 
 
 KERNEL_FILESYSTEMS = ("overlay", "tmpfs")  # each host's root, and its small /opt/y7deploy disk
