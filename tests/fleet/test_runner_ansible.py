@@ -41,21 +41,26 @@ def ansible_playbook(inventory: str, book: Path, extra: str) -> kit.Run:
     return kit.Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def both_tools(lab, tmp_path, book: Path, extra_vars: str, look) -> tuple[kit.Run, kit.Run]:
+    """Run `book` by ansible-playbook, then (hosts cleaned) by y7deploy; same recap, same hosts."""
+    with kit.session(lab, tmp_path) as fleet:
+        oracle = ansible_playbook(fleet.inventory, book, extra_vars)
+        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
+        oracle_seen = look(fleet)
+        fleet.clean()
+        ours = fleet.play(str(book), "-e", extra_vars)
+        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
+        assert look(fleet) == oracle_seen
+    return oracle, ours
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_same_recap_and_same_hosts_reached_as_ansible(lab, tmp_path, scenario):
     serial, extra, failing = SCENARIOS[scenario]
     book = kit.wave_book(tmp_path, serial, extra)
-    extra_vars = json.dumps({"fail_hosts": failing})
-    with kit.session(lab, tmp_path) as fleet:
-        oracle = ansible_playbook(fleet.inventory, book, extra_vars)
-        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
-        oracle_reached = reached(fleet)
-        fleet.clean()
-        ours = fleet.play(str(book), "-e", extra_vars)
-        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
-        assert reached(fleet) == oracle_reached
-        # ansible-playbook exits 2 for failed hosts; ours says 3, or 4 when the rollout stopped early
-        assert (ours.exit_code == 0) == (oracle.exit_code == 0)
+    oracle, ours = both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": failing}), reached)
+    # ansible-playbook exits 2 for failed hosts; ours says 3, or 4 when the rollout stopped early
+    assert (ours.exit_code == 0) == (oracle.exit_code == 0)
 
 
 BENCH_BOOK = Path(__file__).resolve().parents[2] / "bench" / "deploy" / "deploy.yml"
@@ -119,15 +124,7 @@ BLOCK_BOOK = """
 def test_block_rescue_always_like_ansible(lab, tmp_path):
     book = tmp_path / "blocks.yml"
     book.write_text(BLOCK_BOOK)
-    extra = json.dumps({"fail_hosts": ["jetson01", "jetson02"]})
     marks = ("active", "verified", "rolled-back", "recorded", "after")
     look = lambda f: {h: tuple(f.exists(h, f"/tmp/y7t/{m}") for m in marks) for h in f.hosts}  # noqa: E731
-    with kit.session(lab, tmp_path) as fleet:
-        oracle = ansible_playbook(fleet.inventory, book, extra)
-        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
-        oracle_marks = look(fleet)
-        fleet.clean()
-        ours = fleet.play(str(book), "-e", extra)
-        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
-        assert look(fleet) == oracle_marks
+    oracle, _ = both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": ["jetson01", "jetson02"]}), look)
     assert oracle.recap()["jetson01"]["rescued"] == 1 and oracle.recap()["jetson02"]["failed"] == 1
