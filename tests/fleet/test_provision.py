@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from y7deploy.fleet.templating import Templar
+from y7deploy.fleet.templating import Templar, TemplateError
 
 _spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
 kit = importlib.util.module_from_spec(_spec)
@@ -42,10 +42,15 @@ def _on_all(lab, command: str) -> None:
 
 @pytest.fixture(scope="module")
 def provisioned(lab, tmp_path_factory):
-    """The lab provisioned twice: (fleet, first run, second run, host -> CUDA major.minor)."""
+    """The lab provisioned twice, after a --check run (kept on the Fleet with what it left):
+    (fleet, first run, second run, host -> CUDA major.minor)."""
     fleet = kit.Fleet(lab, tmp_path_factory.mktemp("provision"))
     _on_all(lab, CLEAN)
     try:
+        check = fleet.play(PROVISION, "--check")
+        fleet.after_check = {h: [p for p in (f"{ROOT}/lib", "/etc/systemd/system/y7deploy-app.service")
+                                 if fleet.exists(h, p)] for h in fleet.hosts}
+        fleet.check_run = check
         first = fleet.play(PROVISION)
         second = fleet.play(PROVISION)
         cuda = {h: ".".join(f["cuda"].split(".")[:2]) for h, f in fleet.facts().items()}
@@ -94,6 +99,13 @@ def test_provision_lays_out_the_device_and_installs_the_unit_disabled(provisione
         assert fleet.root(host, "systemctl show -p NeedDaemonReload y7deploy-app.service").strip() == \
             "NeedDaemonReload=no"
         assert fleet.root(host, "systemctl is-active y7deploy-app.service").strip() == "inactive"
+
+
+def test_check_mode_on_a_fresh_fleet_leaves_it_untouched(provisioned):
+    fleet, *_ = provisioned
+    assert fleet.check_run.exit_code == 0, fleet.check_run.output
+    assert all(r["changed"] > 0 for r in fleet.check_run.recap().values())  # it says what it would do
+    assert fleet.after_check == {h: [] for h in fleet.hosts}
 
 
 def test_second_provision_changes_nothing(provisioned):
@@ -147,7 +159,7 @@ def _key_file(text: str) -> dict[str, dict[str, str]]:
     return groups
 
 
-def test_nvinfer_template_maps_precision_and_batch():
+def test_templates_follow_precision_batch_and_sources():
     base = {"y7_num_classes": 3, "y7_parser_lib": "/x/lib.so", "y7_batch_size": 4}
     fp16 = _key_file(_render("config_infer_primary.txt.j2", base | {"y7_precision": "fp16"}))["property"]
     assert fp16["network-mode"] == "2" and fp16["batch-size"] == "4"
@@ -159,6 +171,13 @@ def test_nvinfer_template_maps_precision_and_batch():
     assert app["source0"]["type"] == "3" and app["source1"]["type"] == "4"
     assert app["streammux"]["batch-size"] == "2" and app["streammux"]["live-source"] == "1"
     assert app["sink0"]["type"] == "1" and app["osd"]["enable"] == "0"
+    assert app["tiled-display"]["rows"] == "1" and app["tiled-display"]["columns"] == "2"
+    plain = _key_file(_render("deepstream_app_config.txt.j2", {"y7_sources": [SAMPLE]}))
+    assert plain["source0"]["uri"] == SAMPLE and plain["streammux"]["live-source"] == "0"
+    with pytest.raises(TemplateError, match="y7_sources"):
+        _render("deepstream_app_config.txt.j2", {})
+    with pytest.raises(TemplateError, match="y7_num_classes"):
+        _render("config_infer_primary.txt.j2", {"y7_parser_lib": "/x/lib.so"})
 
 
 def _tiny_onnx() -> bytes:
