@@ -8,7 +8,7 @@ mAP@0.5 >= 0.8.
     .venv/bin/python bench/train.py [--epochs 30] [--img-size 320] [--out /tmp/y7bench-train]
 
 No pretrained weights exist offline, so the run starts from scratch with the tiny hyp;
-a nominal batch of 16 (one optimizer step per batch instead of upstream's 64 through
+batch 8 with a nominal batch of 8 (one optimizer step per batch instead of upstream's 64 through
 accumulation) gives the short run enough steps.
 """
 
@@ -27,8 +27,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--img-size", type=int, default=320)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--nbs", type=int, default=16, help="nominal batch (upstream: 64)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--nbs", type=int, default=8, help="nominal batch (upstream: 64)")
     ap.add_argument("--images", type=int, default=300, help="demo images (80%% train, 20%% val)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
