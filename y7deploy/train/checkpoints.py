@@ -36,6 +36,7 @@ class TrainingState:
     optimizer: dict | None
     epoch: int
     best_fitness: float
+    metrics: dict  # of the last evaluation, carried into results.csv until the next one
 
 
 def _extra(ckpt: Any) -> dict:
@@ -91,6 +92,7 @@ def load_training_state(path: str | Path) -> TrainingState:
         optimizer=extra.get("optimizer"),
         epoch=int(extra.get("epoch", getattr(ckpt, "epoch", -1))),
         best_fitness=float(extra.get("best_fitness", 0.0)),
+        metrics=dict(getattr(ckpt, "metrics", None) or {}),
     )
 
 

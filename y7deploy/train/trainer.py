@@ -431,7 +431,7 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
             csv.writer(f).writerow(["epoch", *RESULT_KEYS])
     last_opt_step = -1
     images_seen, train_time = 0, 0.0
-    metrics = {}
+    metrics = resume_state.metrics if resume_state is not None else {}
     optimizer.zero_grad()
     epoch = start_epoch
     for epoch in range(start_epoch, opt.epochs):
