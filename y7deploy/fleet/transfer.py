@@ -27,7 +27,7 @@ Owner and mode of a replaced file are kept unless `mode` is given. Stale temp
 files of other versions of the same target are removed after a rename.
 
 Remote needs: POSIX sh and GNU coreutils (stat -c, sha256sum, truncate, tee, head).
-The sums cache, SUMS_DIR, _sums_key and _SIGNATURE are shared with
+The sums cache, SUMS_DIR, sums_key and SUMS_SIGNATURE are shared with
 modules/base.py's stat probe: keep them in step.
 """
 
@@ -97,13 +97,13 @@ def _set_mode(m: str) -> str:
 
 
 # Identifies one version of a file: any write, chmod or rename changes its ctime (or inode).
-_SIGNATURE = 'stat -c "%d:%i:%s:%z" -- "$r" | tr " " _'
+SUMS_SIGNATURE = 'stat -c "%d:%i:%s:%z" -- "$r" | tr " " _'
 # Reads $r (target), $t (temp), $m (mode or empty), $s (its sha256), $k (its key in the sums cache).
 _FINALIZE = (
     'if [ -e "$r" ]; then chown --reference="$r" -- "$t" 2>/dev/null; chmod --reference="$r" -- "$t"; fi; '
     '[ -z "$m" ] || chmod "$m" -- "$t" || exit 4; '
     'mv -f -- "$t" "$r" || exit 4; rm -f -- "$t" "${t%-*}"-* 2>/dev/null; '
-    'd=' + SUMS_DIR + '; { mkdir -p "$d" && printf "%s %s\\n" "$(' + _SIGNATURE + ')" "$s" '
+    'd=' + SUMS_DIR + '; { mkdir -p "$d" && printf "%s %s\\n" "$(' + SUMS_SIGNATURE + ')" "$s" '
     '> "$d/$k"; } 2>/dev/null; echo changed'
 )
 
@@ -112,7 +112,7 @@ def _vars(**values: str) -> str:
     return "".join(f"{k}={quote_argv([v])}; " for k, v in values.items())
 
 
-def _sums_key(remote: str) -> str:
+def sums_key(remote: str) -> str:
     return hashlib.sha256(remote.encode()).hexdigest()[:32]
 
 
@@ -133,7 +133,7 @@ def put_bytes(conn: "Connection", data: bytes, remote: str, *, mode: int | str |
                          lambda start, end: _slices(data, start, end))
         return _put_large(conn, source, remote, mode, sudo, report)
     t = part_name(remote, digest[:16])
-    script = _vars(r=remote, t=t, m=_mode_arg(mode), s=digest, k=_sums_key(remote)) + (
+    script = _vars(r=remote, t=t, m=_mode_arg(mode), s=digest, k=sums_key(remote)) + (
         'if [ -f "$r" ] && [ "$(sha256sum < "$r")" = "$s  -" ]; then '
         'cat > /dev/null; ' + _set_mode(_mode_arg(mode)) + 'echo same; exit 0; fi; '
         'cat > "$t" || { rm -f -- "$t"; exit 4; }; '
@@ -231,10 +231,10 @@ def _file_chunks(path: Path, start: int, end: int) -> Iterator[memoryview]:
 def _put_large(conn: "Connection", src: _Source, remote: str, mode: int | str | None, sudo: bool,
                report: TransferReport) -> bool:
     t = part_name(remote, src.key)
-    k = _sums_key(remote)
+    k = sums_key(remote)
     m = _mode_arg(mode)
     probe = _vars(r=remote, t=t, k=k, want=str(src.size), p=_HASH_PY) + (
-        'if [ -f "$r" ]; then set -- $(stat -c "%s %a" -- "$r") "$(' + _SIGNATURE + ')"; sum=; '
+        'if [ -f "$r" ]; then set -- $(stat -c "%s %a" -- "$r") "$(' + SUMS_SIGNATURE + ')"; sum=; '
         'if [ "$1" = "$want" ]; then c=' + SUMS_DIR + '/$k; '
         'if [ -f "$c" ] && read -r csig csum < "$c" && [ "$csig" = "$3" ]; then sum=$csum; '
         'else if command -v python3 >/dev/null 2>&1; then sum=$(python3 -c "$p" "$r"); '

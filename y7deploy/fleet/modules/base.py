@@ -127,8 +127,8 @@ def stat_command(path: str, with_hash: bool = True) -> str:
     if with_hash:
         # the uploader's own cache location and key, so both agree on what the host holds
         # (private names of fleet/transfer.py: a mismatch only costs a re-hash, never a wrong answer)
-        digest = CACHED_HASH.format(sums=transfer.SUMS_DIR.strip('"'), key=transfer._sums_key(path),
-                                    signature=transfer._SIGNATURE)
+        digest = CACHED_HASH.format(sums=transfer.SUMS_DIR.strip('"'), key=transfer.sums_key(path),
+                                    signature=transfer.SUMS_SIGNATURE)
     return STAT_SCRIPT.format(path=q(path), hash=digest)
 
 
