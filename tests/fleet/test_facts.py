@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+import fleet_kit as kit
 from y7deploy.fleet import facts
 
-_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)
 
 ORIN_OUTPUT = """@@tegra
 # R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025

@@ -3,15 +3,13 @@ and --check changes nothing on any host."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a package
+import fleet_kit as kit
+
 
 pytestmark = pytest.mark.lab
 

@@ -3,7 +3,6 @@ lab's deepstream-app stand-in: the parser built per CUDA, the unit installed, re
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 import shutil
@@ -15,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
+import fleet_kit as kit
+
 from y7deploy.fleet.templating import Templar, TemplateError
 
-_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a package
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISION = REPO / "playbooks" / "provision.yml"

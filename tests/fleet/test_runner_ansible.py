@@ -3,7 +3,6 @@ lab must give the same PLAY RECAP and reach the same hosts (waves, aborts, handl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a package
+import fleet_kit as kit
+
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

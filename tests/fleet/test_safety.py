@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
+import fleet_kit as kit
+
 from y7deploy.fleet.redact import MASK, Redactor, censor, is_secret_name
 
-_spec = importlib.util.spec_from_file_location("fleet_kit", Path(__file__).parent / "playbooks" / "kit.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)  # a plain module loaded by path: tests/ is not a package
 
 HOSTILE = "; rm -rf / $(touch /tmp/pwned1) `touch /tmp/pwned2` \"dq\" 'sq' \\ $HOME\nsecond line & touch /tmp/pwned3 |"
 HOSTILE_NAME = "-rf $(touch y7pwned4); `touch y7pwned5` 'x' \"y\" * ~"  # no '/': it is one file name

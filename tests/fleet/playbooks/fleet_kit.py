@@ -1,7 +1,7 @@
 """What the fleet tests share: run the real CLI in-process against the lab, look at hosts.
 
-Loaded by path from each test file (tests use --import-mode=importlib), so this stays a
-plain module with no pytest magic of its own.
+tests/fleet/conftest.py puts this folder on the path; tests `import fleet_kit as kit`.
+It stays a plain module with no pytest magic of its own.
 """
 
 from __future__ import annotations
