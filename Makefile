@@ -11,7 +11,7 @@ APT_STAMP := /var/lib/y7deploy-apt.stamp
 APT_PKGS  := systemd-container debootstrap iproute2 openssh-client openssh-server \
              bridge-utils util-linux procps e2fsprogs python3-venv build-essential
 
-.PHONY: demo test setup apt venv bench clean
+.PHONY: demo test setup apt venv bench clean need-root
 
 setup: apt venv
 
@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[train,export,dev]'
 	@touch $@
 
-test: setup
+# The lab tests need root (systemd-nspawn, bridges, mounts); as another user they would all skip.
+test: need-root setup
 	@$(VENV)/bin/pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; \
 	exit $$rc
@@ -49,3 +50,6 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+need-root:
+	@$(if $(filter 0,$(shell id -u)),,$(error make test needs root: the lab tests run systemd-nspawn containers (try: sudo make test)))
