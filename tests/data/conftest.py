@@ -18,19 +18,34 @@ def solid_image(h: int = 64, w: int = 80, value: int = 90) -> np.ndarray:
 
 def write_cvat_folder(root: Path, items: dict[str, tuple[np.ndarray, str | None]],
                       names: list[str] | None = ("cat", "dog"), obj_data: bool = True) -> Path:
-    """A CVAT YOLO 1.1 export: obj.names, obj.data, train.txt, obj_train_data/ images + labels."""
-    data = root / "obj_train_data"
-    data.mkdir(parents=True)
+    """A CVAT YOLO 1.1 task export: obj.names, obj.data, train.txt, obj_train_data/ images + labels."""
+    return write_cvat_export(root, {"train": items}, names, obj_data)
+
+
+def write_cvat_export(root: Path, subsets: dict[str, dict[str, tuple[np.ndarray, str | None]]],
+                      names: list[str] | None = ("cat", "dog"), obj_data: bool = True) -> Path:
+    """A CVAT YOLO 1.1 export as datumaro's YOLO exporter (which CVAT uses) writes it.
+
+    Per subset `S`: `obj_S_data/<item id>.<ext>` with `<item id>.txt` beside it (an item
+    id may hold folders), `S.txt` listing `data/obj_S_data/<item id>.<ext>`, and the key
+    `S = data/S.txt` in obj.data between `classes` and `names`. A label of None writes
+    no label file.
+    """
+    root.mkdir(parents=True, exist_ok=True)
     if names is not None:
         (root / "obj.names").write_text("".join(f"{n}\n" for n in names))
     if obj_data:
-        (root / "obj.data").write_text(f"classes = {len(names or [])}\ntrain = data/train.txt\n"
-                                       "names = data/obj.names\nbackup = backup/\n")
-    (root / "train.txt").write_text("".join(f"data/obj_train_data/{n}\n" for n in items))
-    for name, (img, label) in items.items():
-        cv2.imwrite(str(data / name), img)
-        if label is not None:
-            (data / name).with_suffix(".txt").write_text(label)
+        keys = "".join(f"{subset} = data/{subset}.txt\n" for subset in subsets)
+        (root / "obj.data").write_text(f"classes = {len(names or [])}\n{keys}names = data/obj.names\nbackup = backup/\n")
+    for subset, items in subsets.items():
+        data = root / f"obj_{subset}_data"
+        data.mkdir(parents=True, exist_ok=True)
+        (root / f"{subset}.txt").write_text("".join(f"data/obj_{subset}_data/{n}\n" for n in items))
+        for name, (img, label) in items.items():
+            (data / name).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(data / name), img)
+            if label is not None:
+                (data / name).with_suffix(".txt").write_text(label)
     return root
 
 
@@ -52,6 +67,7 @@ class Builders:
 
     solid_image = staticmethod(solid_image)
     write_cvat_folder = staticmethod(write_cvat_folder)
+    write_cvat_export = staticmethod(write_cvat_export)
     zip_folder = staticmethod(zip_folder)
     balanced_items = staticmethod(balanced_items)
 

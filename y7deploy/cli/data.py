@@ -19,18 +19,38 @@ def dataset() -> None:
 @dataset.command("import")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="New dataset folder.")
-@click.option("--val-fraction", default=0.2, show_default=True, type=float)
+@click.option("--val-fraction", default=0.2, show_default=True, type=float,
+              help="Share of val when the export has no validation subset, or with --resplit.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--strict", is_flag=True, help="Fail (exit 2) on any label problem instead of dropping bad lines.")
-def import_cmd(src: Path, out: Path, val_fraction: float, seed: int, strict: bool) -> None:
-    """Import a CVAT "YOLO 1.1" export (zip or folder) or an images/labels folder."""
+@click.option("--resplit", is_flag=True, help="Pool every subset and split train/val afresh (seeded).")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 2) on any problem (a bad label line, an image left out) instead of reporting it.")
+def import_cmd(src: Path, out: Path, val_fraction: float, seed: int, resplit: bool, strict: bool) -> None:
+    """Import a CVAT "YOLO 1.1" export (zip or folder) or an images/labels folder.
+
+    Every subset of a CVAT export is read (Train, Validation, Test or any name). The
+    export's own split is kept: a validation-like subset becomes val, a test-like one
+    test, any other train.
+    """
     from y7deploy.data.cvat import import_dataset
 
-    result = import_dataset(src, out, val_fraction=val_fraction, seed=seed, strict=strict)
-    _print_problems(result.scan)
-    click.echo(f"imported {result.kind} export: {result.train_images} train + {result.val_images} val images, "
-               f"{len(result.names)} classes ({', '.join(result.names)}); "
+    result = import_dataset(src, out, val_fraction=val_fraction, seed=seed, strict=strict, resplit=resplit)
+    line_problems = [p for p in result.problems if p not in result.skipped and p not in result.missing]
+    _print_problems(line_problems, result.scan.summary)
+    for problem in result.skipped + result.missing:
+        click.echo(f"not imported: {problem}", err=True)
+    test = f" + {result.test_images} test" if result.test_images else ""
+    click.echo(f"imported {result.kind} export: {result.train_images} train + {result.val_images} val{test} "
+               f"images, {len(result.names)} classes ({', '.join(result.names)}); "
                f"{result.linked} linked, {result.copied} copied")
+    click.echo(f"{result.found} image(s) in the export: {result.imported} imported, "
+               f"{len(result.skipped)} not imported")
+    click.echo("subsets: " + ", ".join(f"{p.subset} ({p.images}) -> {p.split}" for p in result.placements))
+    if result.resplit:
+        click.echo(f"--resplit: every subset pooled, {result.val_images} images to val (seed {seed})")
+    elif result.held_out:
+        click.echo(f"no validation subset: {result.held_out} train images held out as val "
+                   f"(--val-fraction {val_fraction}, seed {seed})")
     if not result.val_images:
         click.echo("no val images: data.yaml validates on the train images")
     click.echo(f"wrote {result.data_yaml}")
@@ -67,7 +87,7 @@ def check_cmd(data_yaml: Path, strict: bool) -> None:
     table.add_row("problems (dropped)", *(str(len(scan.problems)) for scan in scans.values()))
     Console().print(table)
     for scan in scans.values():
-        _print_problems(scan)
+        _print_problems(scan.problems, scan.summary)
 
 
 @dataset.command("preview")
@@ -96,11 +116,11 @@ def demo_cmd(out: Path, images: int, img_size: int, seed: int) -> None:
     click.echo(f"wrote {write_demo_dataset(out, n_images=images, img_size=img_size, seed=seed)}")
 
 
-def _print_problems(scan, limit: int = 10) -> None:
+def _print_problems(problems, summary, limit: int = 10) -> None:
     """Bad lines were dropped: say how many of each kind, then the first few, on stderr."""
-    if not scan.problems:
+    if not problems:
         return
-    click.echo(f"dropped {len(scan.problems)} problem(s):", err=True)
-    click.echo(scan.summary(), err=True)
-    for problem in scan.problems[:limit]:
+    click.echo(f"dropped {len(problems)} problem(s):", err=True)
+    click.echo(summary(problems), err=True)
+    for problem in problems[:limit]:
         click.echo(f"  {problem}", err=True)

@@ -21,6 +21,12 @@ from y7deploy.errors import UserError
 # Coordinates may stray this far outside [0, 1] (rounding in exporters); they are clipped.
 TOLERANCE = 0.01
 
+# The kinds of problem that leave a whole image out (a problem's message starts with its kind).
+UNREADABLE_IMAGE = "unreadable image"
+NO_LABEL_FILE = "no label file"
+UNREADABLE_LABELS = "unreadable label file"
+ORPHAN_LABEL = "label without image: no image has this name"
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -57,11 +63,12 @@ class ScanResult:
             more = f" (and {len(self.problems) - limit} more)" if len(self.problems) > limit else ""
             raise UserError(f"{len(self.problems)} dataset problem(s): {shown}{more}")
 
-    def summary(self) -> str:
-        """One line per kind of problem, with a count and the first example."""
-        kinds = Counter(_kind(p.message) for p in self.problems)
+    def summary(self, problems: list[Problem] | None = None) -> str:
+        """One line per kind of problem (of `problems`, default all), with a count and the first example."""
+        problems = self.problems if problems is None else problems
+        kinds = Counter(_kind(p.message) for p in problems)
         first: dict[str, Problem] = {}
-        for p in self.problems:
+        for p in problems:
             first.setdefault(_kind(p.message), p)
         return "\n".join(f"{n} x {kind} (first: {first[kind]})" for kind, n in kinds.items())
 
@@ -82,7 +89,7 @@ def parse_labels(path: Path, nc: int | None = None) -> tuple[np.ndarray, list[Pr
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        return np.zeros((0, 5), np.float32), [Problem(path, None, f"unreadable label file: {exc}")]
+        return np.zeros((0, 5), np.float32), [Problem(path, None, f"{UNREADABLE_LABELS}: {exc}")]
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -135,27 +142,35 @@ def read_image_shape(path: Path) -> tuple[int, int] | None:
 
 
 def scan_images(images: list[Path], nc: int | None = None, check_orphans: bool = True,
-                read_shape: Callable[[Path], tuple[int, int] | None] = read_image_shape) -> ScanResult:
+                read_shape: Callable[[Path], tuple[int, int] | None] = read_image_shape,
+                require_labels: bool = False) -> ScanResult:
     """Check every image and its label; readable images with their good lines become entries.
 
     `read_shape` decodes each image by default; the loader passes a header-only reader.
+    An image without a label file is a background image, or, with `require_labels`
+    (CVAT writes a label file for every image, empty or not), a problem and skipped.
     """
     result = ScanResult()
     for image in images:
         shape = read_shape(image)
         if shape is None:
-            result.problems.append(Problem(image, None, "unreadable image: cannot be decoded"))
+            result.problems.append(Problem(image, None, f"{UNREADABLE_IMAGE}: cannot be decoded"))
             continue
         lp = label_path(image)
+        if require_labels and not lp.is_file():
+            result.problems.append(Problem(image, None, f"{NO_LABEL_FILE}: expected {lp.name} beside it"))
+            continue
         if lp.is_file():
             labels, problems = parse_labels(lp, nc)
             result.problems.extend(problems)
+            if problems and problems[0].message.startswith(UNREADABLE_LABELS):
+                continue  # its boxes are unknown: training on it as a background image would teach misses
             result.entries.append(ImageEntry(image, lp, labels, shape))
         else:
             result.entries.append(ImageEntry(image, None, np.zeros((0, 5), np.float32), shape))
     if check_orphans:
         for orphan in orphan_labels(images):
-            result.problems.append(Problem(orphan, None, "label without image: no image has this name"))
+            result.problems.append(Problem(orphan, None, ORPHAN_LABEL))
     return result
 
 

@@ -110,11 +110,14 @@ def resolve_images(sources) -> list[Path]:
     return images
 
 
-def write_data_config(path: Path, train: str, val: str, names: list[str]) -> None:
-    """Write a data yaml; `train`/`val` as given (we write them relative to the yaml)."""
+def write_data_config(path: Path, train: str, val: str, names: list[str], test: str | None = None) -> None:
+    """Write a data yaml; `train`/`val`/`test` as given (we write them relative to the yaml).
+
+    `test` is upstream's optional held-out split (its test.py --task test); training ignores it.
+    """
+    keys = {"train": train, "val": val, **({"test": test} if test else {}), "nc": len(names), "names": list(names)}
     text = (
         "# y7deploy data yaml (upstream YOLOv7 format). train/val are relative to this file.\n"
-        + yaml.safe_dump({"train": train, "val": val, "nc": len(names), "names": list(names)},
-                         sort_keys=False, allow_unicode=True)
+        + yaml.safe_dump(keys, sort_keys=False, allow_unicode=True)
     )
     path.write_text(text, encoding="utf-8")
