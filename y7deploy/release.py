@@ -150,14 +150,72 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise UserError(f"{file}: missing, {path} is not a release bundle") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{file}: not a readable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA_VERSION:
-        found = manifest.get("schema") if isinstance(manifest, dict) else None
-        raise UserError(f"{file}: unsupported manifest schema {found!r} (expected {SCHEMA_VERSION})")
+    if not isinstance(manifest, dict):
+        raise UserError(f"{file}: not a manifest (a JSON object), found {type(manifest).__name__}")
+    schema = manifest.get("schema")
+    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION:
+        raise UserError(f"{file}: manifest schema {schema} is newer than this y7deploy {__version__} reads "
+                        f"(schema {SCHEMA_VERSION}); upgrade y7deploy to use this bundle")
+    if schema != SCHEMA_VERSION:
+        raise UserError(f"{file}: unsupported manifest schema {schema!r} (expected {SCHEMA_VERSION})")
     missing = [k for k in ("id", "name", "version", "created", "files", "nc", "names", "input_size", "batch", "opset")
                if k not in manifest]
     if missing:
         raise UserError(f"{file}: manifest lacks {', '.join(missing)}")
+    _check_fields(file, manifest)
     return manifest
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_fields(file: Path, m: Mapping[str, Any]) -> None:
+    """The manifest is data from disk that becomes paths and configs on devices: check every field's type."""
+
+    def bad(field: str, want: str) -> UserError:
+        return UserError(f"{file}: field {field!r} must be {want}, found {m_get(field)!r}")
+
+    def m_get(dotted: str) -> Any:
+        value: Any = m
+        for part in dotted.split("/"):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return value
+
+    def is_int(v: Any, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    for key in ("id", "name", "version", "created"):
+        if not isinstance(m[key], str):
+            raise bad(key, "a string")
+    try:
+        ident = release_id(m["name"], m["version"])
+    except UserError as exc:
+        raise UserError(f"{file}: {exc}") from None
+    if m["id"] != ident:
+        raise bad("id", f"{ident!r} (name-version)")
+    if not is_int(m["nc"], 1):
+        raise bad("nc", "a positive integer")
+    if not isinstance(m["names"], list) or not all(isinstance(n, str) for n in m["names"]):
+        raise bad("names", "a list of class names")
+    size = m["input_size"]
+    if not (isinstance(size, list) and len(size) == 2 and all(is_int(v, 1) for v in size)):
+        raise bad("input_size", "[height, width] in pixels")
+    if m["batch"] is not None and not is_int(m["batch"], 1):
+        raise bad("batch", "a positive integer, or null for a dynamic batch")
+    if not is_int(m["opset"], 1):
+        raise bad("opset", "an ONNX opset number")
+    if not isinstance(m["files"], dict):
+        raise bad("files", "a mapping of file name to {sha256, size}")
+    for name, entry in m["files"].items():
+        # Names become paths in the bundle and on devices: plain file names only.
+        if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
+            raise UserError(f"{file}: files lists {name!r}, which is not a plain file name in the bundle")
+        if not isinstance(entry, dict):
+            raise bad(f"files/{name}", "{sha256, size}")
+        if not isinstance(entry.get("sha256"), str) or not _SHA256.match(entry["sha256"]):
+            raise bad(f"files/{name}/sha256", "64 lowercase hex digits")
+        if not is_int(entry.get("size"), 0):
+            raise bad(f"files/{name}/size", "a size in bytes")
 
 
 def _verify(path: Path, manifest: Mapping[str, Any]) -> None:
@@ -167,13 +225,17 @@ def _verify(path: Path, manifest: Mapping[str, Any]) -> None:
             raise UserError(f"{path / MANIFEST}: does not list {required}")
     for name, entry in files.items():
         file = path / name
-        # The manifest is data from disk: never follow it outside the bundle.
-        if Path(name).name != name or not file.is_file():
+        if file.is_symlink():
+            raise UserError(f"{file}: a symlink; a bundle holds its own regular files, refusing it")
+        if not file.is_file():
             raise UserError(f"{file}: listed in the manifest but missing from the bundle")
-        if file.stat().st_size != int(entry["size"]) or sha256_file(file) != entry["sha256"]:
+        if file.stat().st_size != entry["size"] or sha256_file(file) != entry["sha256"]:
             raise UserError(f"{file}: sha256 does not match the manifest; the bundle was modified, refusing it")
-    labels = (path / LABELS_FILE).read_text(encoding="utf-8").splitlines()
-    if labels != list(manifest["names"]) or len(labels) != int(manifest["nc"]):
+    try:
+        labels = (path / LABELS_FILE).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        labels = None
+    if labels != list(manifest["names"]) or len(labels) != manifest["nc"]:
         raise UserError(f"{path / MANIFEST}: names/nc disagree with {LABELS_FILE}; the bundle was modified, refusing it")
 
 
