@@ -53,6 +53,16 @@ def test_model_knows_nothing_of_the_fleet(path: Path) -> None:
     assert not [n for n in imports_of(path) if violates(n, ("y7deploy.fleet", "y7deploy.lab"))]
 
 
+@pytest.mark.parametrize("path", room_files("deploy"), ids=lambda p: p.name)
+def test_deploy_never_imports_the_workstation_half_or_the_lab(path: Path) -> None:
+    assert not [n for n in imports_of(path) if violates(n, WORKSTATION_ONLY + ("y7deploy.lab",))]
+
+
+@pytest.mark.parametrize("path", room_files("fleet"), ids=lambda p: p.name)
+def test_fleet_never_imports_deploy(path: Path) -> None:
+    assert not [n for n in imports_of(path) if violates(n, ("y7deploy.deploy",))]
+
+
 def test_release_bundles_are_readable_without_torch() -> None:
     assert not [n for n in imports_of(PACKAGE / "release.py") if violates(n, WORKSTATION_ONLY)]
 

@@ -1,0 +1,520 @@
+"""The push plan: a release, each host's facts and vars -> what each host needs, before
+any device is touched.
+
+`plan_push` is pure (no I/O but reading the package's templates): it groups hosts into
+device classes, computes each host's engine key, trtexec command line and rendered
+configs, and refuses, per host and with the reason, what that host cannot take:
+
+- too little free disk on /opt for the release's files plus the engine;
+- an ONNX opset newer than the host's TensorRT parser documents (engine.max_opset);
+- a dynamic-batch model on DeepStream older than 6.1;
+- INT8 without a calibration table in the release, or on a GPU without fast INT8 (the
+  Nano): nvinfer would fall back to FP16 and rebuild at every start;
+- a release whose class count does not match its labels;
+- no facts (unreachable, not a Jetson), no sources, an unknown source or sink type.
+
+Host vars read (inventory group_vars/host_vars; defaults in VAR_DEFAULTS):
+  y7_root, y7_app_user (else ansible_user), y7_precision, y7_batch_size (dynamic models),
+  y7_sources, y7_sinks, y7_perf_interval_s, y7_dla_core, y7_workspace_mib,
+  min_fps, health_window, commit_deadline, engine_build_timeout, keep_releases,
+  y7_disk_reserve_mb, y7_parser_sha (else the options'), and the template knobs
+  (y7_conf_threshold, y7_nms_iou, y7_topk, y7_interval, y7_mux_width, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from y7deploy.deploy import engine as eng
+from y7deploy.fleet.templating import Templar, TemplateError
+from y7deploy.fleet.waves import batches, exceeds_max_fail
+
+ROOT = "/opt/y7deploy"
+PARSER_LIB = "libnvdsinfer_custom_impl_Yolo.so"
+CALIB_NAMES = ("calib.table", "int8_calib.table", "calibration.table")
+SOURCE_KINDS = ("file", "rtsp", "csi", "v4l2")
+SINK_KINDS = ("fake", "file", "rtsp", "kafka", "azure")
+VAR_DEFAULTS: dict[str, Any] = {
+    "min_fps": 10.0,  # every stream at or above this, through the window
+    "health_window": 20,  # seconds the FPS must hold
+    "commit_deadline": 300,  # seconds after the switch: the device reverts itself unless committed
+    "engine_build_timeout": 3600,  # seconds per trtexec build
+    "keep_releases": 3,
+    "y7_perf_interval_s": 5,
+    "y7_disk_reserve_mb": 64,  # left free on /opt after the release and its engine
+}
+
+# CUDA_VER for DeepStream-Yolo's Makefile on Jetson, by DeepStream version (its README).
+DEEPSTREAM_CUDA = (("7.1", "12.6"), ("7.0", "12.2"), ("6.4", "12.2"), ("6.3", "11.4"), ("6.2", "11.4"),
+                   ("6.1", "11.4"), ("6.0", "10.2"), ("5.1", "10.2"))
+
+_TEMPLATES = "y7deploy.templates"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A bundle file the host must hold in releases/<ID>/ (release_sync's `files`)."""
+
+    name: str
+    src: str  # the workstation path
+    sha256: str
+    size: int
+    mode: str = "0644"
+
+    def to_vars(self) -> dict[str, Any]:
+        return {"name": self.name, "src": self.src, "sha256": self.sha256, "size": self.size, "mode": self.mode}
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A per-host config rendered on the workstation (release_sync's `rendered`). A secret
+    one is written 0600 and its text never shown: repr() leaves it out."""
+
+    name: str
+    content: str = field(repr=False)
+    mode: str = "0644"
+    secret: bool = False
+
+    def to_vars(self) -> dict[str, Any]:
+        return {"name": self.name, "content": self.content, "mode": self.mode, "secret": self.secret}
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    device_class: str
+    canary: bool
+    release: str
+    root: str
+    owner: str  # the app user: owns the release directory (nvinfer may write there)
+    release_dir: str
+    engine_key: str
+    engine_path: str
+    engine_tmp: str
+    engine_log: str
+    trtexec_argv: tuple[str, ...]
+    precision: str
+    batch: int
+    dynamic: bool
+    dla_core: int | None
+    parser_lib: str
+    files: tuple[FileSpec, ...]
+    rendered: tuple[RenderedFile, ...]
+    n_streams: int
+    min_fps: float
+    health_window_s: float
+    perf_interval_s: float
+    commit_deadline_s: int
+    build_timeout_s: int
+    keep_releases: int
+    need_mb: int  # free disk the plan asked of /opt
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask wherever shown
+
+    def to_vars(self) -> dict[str, Any]:
+        """The plan as playbook vars (push.yml's `p`)."""
+        return {
+            "host": self.host, "device_class": self.device_class, "canary": self.canary,
+            "release": self.release, "root": self.root, "owner": self.owner, "release_dir": self.release_dir,
+            "engine": {"key": self.engine_key, "path": self.engine_path, "tmp": self.engine_tmp,
+                       "log": self.engine_log, "argv": list(self.trtexec_argv), "timeout": self.build_timeout_s},
+            "precision": self.precision, "batch": self.batch, "dynamic": self.dynamic, "dla_core": self.dla_core,
+            "parser_lib": self.parser_lib,
+            "files": [f.to_vars() for f in self.files],
+            "rendered": [r.to_vars() for r in self.rendered],
+            "gate": {"n_streams": self.n_streams, "min_fps": self.min_fps, "window_s": self.health_window_s,
+                     "perf_interval_s": self.perf_interval_s, "engine_path": self.engine_path},
+            "commit_deadline": self.commit_deadline_s, "keep_releases": self.keep_releases,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    release: str
+    hosts: dict[str, HostPlan]
+    classes: dict[str, list[str]]  # device class -> hosts, in inventory order
+    refusals: list[tuple[str, str]]  # (host, reason)
+    order: list[str] = field(default_factory=list)  # planned hosts in inventory order
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+    def waves(self, serial: str | Sequence[Any] | None = "1,25%,100%") -> list[list[str]]:
+        canaries = [h for h, p in self.hosts.items() if p.canary]
+        return waves(self.classes, self.order or list(self.hosts), serial, canaries=canaries)
+
+    def refusal_lines(self) -> list[str]:
+        return [f"{host}: {reason}" for host, reason in self.refusals]
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    precision: str | None = None  # --precision: over the hosts' y7_precision and the release's
+    parser_sha: str = ""  # src-sha of the DeepStream-Yolo parser tree provision built
+    dla_core: int | None = None
+    workspace_mib: int | None = None
+
+
+# --- small pure helpers --------------------------------------------------------------------
+
+
+def parser_cuda_ver(facts: Mapping[str, Any]) -> str:
+    """The CUDA_VER the parser is built with on this host: the CUDA toolkit's major.minor
+    (as provision.yml computes it), else DeepStream-Yolo's table by DeepStream version."""
+    cuda = str(facts.get("cuda") or "")
+    if cuda:
+        return ".".join(cuda.split(".")[:2])
+    ds = str(facts.get("deepstream") or "")
+    for version, cuda_ver in DEEPSTREAM_CUDA:
+        if ds == version or ds.startswith(version + "."):
+            return cuda_ver
+    return ""
+
+
+def parser_lib_path(root: str, src_sha: str, cuda_ver: str) -> str:
+    """Where provision installs the parser: <root>/lib/<src-sha>-cuda<X.Y>/libnvdsinfer_custom_impl_Yolo.so."""
+    return f"{root}/lib/{src_sha}-cuda{cuda_ver}/{PARSER_LIB}"
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text or "")[:3])
+
+
+def parse_serial(serial: str | Sequence[Any] | None) -> list[Any]:
+    """'1,25%,100%' -> [1, '25%', '100%'] (Ansible's serial list)."""
+    if serial is None or serial == "":
+        return []
+    items = serial.split(",") if isinstance(serial, str) else list(serial)
+    out: list[Any] = []
+    for item in items:
+        text = str(item).strip()
+        if re.fullmatch(r"\d+%", text):
+            out.append(text)
+        elif re.fullmatch(r"\d+", text):
+            out.append(int(text))
+        else:
+            raise ValueError(f"--serial item {text!r} is neither a number nor a percentage")
+    return out
+
+
+def waves(classes: Mapping[str, Sequence[str]], hosts: Sequence[str],
+          serial: str | Sequence[Any] | None = "1,25%,100%", canaries: Sequence[str] = ()) -> list[list[str]]:
+    """The rollout's waves: first one canary per device class (a host of `canaries` when
+    the class has one, else its first host), then the other hosts, in `hosts` order, cut
+    by Ansible's `serial` rule (fleet.waves.batches: percentages of the remaining hosts)."""
+    first: list[str] = []
+    for members in classes.values():
+        preferred = [h for h in members if h in canaries]
+        if members:
+            first.append((preferred or list(members))[0])
+    first = [h for h in hosts if h in first]
+    rest = [h for h in hosts if h not in first]
+    out = [first] if first else []
+    return out + batches(rest, parse_serial(serial))
+
+
+def max_fail_exceeded(failed: int, total: int, pct: float) -> bool:
+    """Ansible's rule: the wave stops the rollout when its failures EXCEED pct% of it
+    (equal does not), or when every host of it failed."""
+    if total <= 0:
+        return False
+    return failed == total or exceeds_max_fail(failed, total, pct)
+
+
+def _render(name: str, variables: Mapping[str, Any]) -> str:
+    source = resources.files(_TEMPLATES).joinpath(name).read_text(encoding="utf-8")
+    return Templar().render_string(source, variables)
+
+
+def release_files(release_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """{name: {path, sha256, size}} for every file of a bundle directory (manifest.json
+    included): the one piece of I/O the plan needs, done at the edge."""
+    from y7deploy.release import sha256_file
+
+    folder = Path(release_dir)
+    return {p.name: {"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
+            for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def _var(variables: Mapping[str, Any], name: str) -> Any:
+    value = variables.get(name)
+    return VAR_DEFAULTS.get(name) if value is None else value
+
+
+def _source_kind(src: Any) -> str | None:
+    s = src if isinstance(src, Mapping) else {"uri": src}
+    if "type" in s:
+        return s["type"] if s["type"] in SOURCE_KINDS else None
+    uri = str(s.get("uri") or "")
+    if uri.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if uri.startswith("/dev/video"):
+        return "v4l2"
+    if uri.startswith(("file://", "http://", "https://")):
+        return "file"
+    return None
+
+
+def _source_secrets(sources: Sequence[Any]) -> list[str]:
+    found = []
+    for src in sources:
+        if isinstance(src, Mapping) and src.get("password"):
+            found.append(str(src["password"]))
+        uri = str(src.get("uri", "") if isinstance(src, Mapping) else src)
+        match = re.match(r"^[a-z]+://[^/@:]*:([^/@]+)@", uri)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def _sink_secrets(sink: Mapping[str, Any]) -> list[str]:
+    return [str(sink[k]) for k in ("sasl_password", "connection_str", "proto_cfg") if sink.get(k)]
+
+
+def _release_problems(manifest: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    problems = []
+    names = list(manifest.get("names") or [])
+    if int(manifest.get("nc", -1)) != len(names):
+        problems.append(f"release {manifest.get('id')}: nc={manifest.get('nc')} but {len(names)} labels")
+    for name in ("model.onnx", "labels.txt", "manifest.json"):
+        if name not in files:
+            problems.append(f"release {manifest.get('id')}: {name} missing from the bundle")
+    return problems
+
+
+def _calib_name(manifest: Mapping[str, Any], files: Mapping[str, Any]) -> str | None:
+    named = manifest.get("int8_calib_file")
+    if named and named in files:
+        return str(named)
+    return next((n for n in CALIB_NAMES if n in files), None)
+
+
+def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mapping[str, Any]],
+              facts_by_host: Mapping[str, Mapping[str, Any] | None],
+              vars_by_host: Mapping[str, Mapping[str, Any]],
+              options: PushOptions = PushOptions()) -> Plan:
+    """Every host's plan (hosts in `vars_by_host` order), or the refusals that stop the push.
+
+    `facts_by_host[h]` is fleet.facts.parse's dict, or None when facts could not be read.
+    `release_dir_files` is release_files(bundle dir).
+    """
+    release = str(manifest["id"])
+    refusals: list[tuple[str, str]] = []
+    problems = _release_problems(manifest, release_dir_files)
+    hosts: dict[str, HostPlan] = {}
+    classes: dict[str, list[str]] = {}
+    for host, variables in vars_by_host.items():
+        if problems:
+            refusals += [(host, p) for p in problems]
+            continue
+        facts = facts_by_host.get(host)
+        try:
+            plan, reasons = _plan_host(host, manifest, release_dir_files, facts, variables, options)
+        except (TemplateError, KeyError, ValueError, TypeError) as exc:
+            refusals.append((host, f"cannot render the host's configs: {exc}"))
+            continue
+        if reasons:
+            refusals += [(host, r) for r in reasons]
+            continue
+        assert plan is not None
+        hosts[host] = plan
+        classes.setdefault(plan.device_class, []).append(host)
+    canaries = {members[0] for members in _prefer_canaries(classes, vars_by_host).values()}
+    hosts = {h: _with_canary(p, h in canaries) for h, p in hosts.items()}
+    classes = {c: sorted(m, key=lambda h: (h not in canaries, list(vars_by_host).index(h)))
+               for c, m in classes.items()}
+    return Plan(release=release, hosts=hosts, classes=classes, refusals=refusals, order=list(hosts))
+
+
+def _prefer_canaries(classes: Mapping[str, list[str]], vars_by_host: Mapping[str, Mapping[str, Any]]
+                     ) -> dict[str, list[str]]:
+    """Per class, the hosts an operator marked as canaries (group `canary` or y7_canary) first."""
+    def marked(h: str) -> bool:
+        v = vars_by_host.get(h, {})
+        return bool(v.get("y7_canary")) or "canary" in (v.get("group_names") or [])
+    return {c: sorted(m, key=lambda h: not marked(h)) for c, m in classes.items()}
+
+
+def _with_canary(plan: HostPlan, canary: bool) -> HostPlan:
+    return replace(plan, canary=canary)
+
+
+def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]],
+               facts: Mapping[str, Any] | None, variables: Mapping[str, Any],
+               options: PushOptions) -> tuple[HostPlan | None, list[str]]:
+    reasons: list[str] = []
+    if not facts:
+        return None, ["no facts: the host was unreachable or fact gathering failed"]
+    if not facts.get("is_jetson"):
+        return None, ["not a Jetson (no /etc/nv_tegra_release or nvidia-l4t-core)"]
+    trt = str(facts.get("tensorrt") or "")
+    ds = str(facts.get("deepstream") or "")
+    if not trt:
+        reasons.append("no TensorRT installed (no tensorrt or libnvinfer package)")
+    if not ds:
+        reasons.append("no DeepStream installed (/opt/nvidia/deepstream/deepstream/version)")
+    if reasons:
+        return None, reasons
+
+    release = str(manifest["id"])
+    dynamic = manifest.get("batch") is None or bool(manifest.get("dynamic_batch"))
+    precision = str(options.precision or variables.get("y7_precision") or manifest.get("precision") or "fp16")
+    if precision not in eng.PRECISIONS:
+        return None, [f"precision {precision!r} is not one of {', '.join(eng.PRECISIONS)}"]
+    sources = variables.get("y7_sources")
+    if not sources or not isinstance(sources, (list, tuple)):
+        return None, ["no cameras: y7_sources is not set for this host"]
+    for i, src in enumerate(sources):
+        if _source_kind(src) is None:
+            reasons.append(f"y7_sources[{i}] {src!r}: not a file://, rtsp://, /dev/video URI or a "
+                           f"mapping with type {', '.join(SOURCE_KINDS)}")
+    sinks = variables.get("y7_sinks") or [{"type": "fake"}]
+    for i, sink in enumerate(sinks):
+        kind = sink.get("type") if isinstance(sink, Mapping) else None
+        if kind not in SINK_KINDS:
+            reasons.append(f"y7_sinks[{i}]: type {kind!r} is not one of {', '.join(SINK_KINDS)}")
+        elif kind == "kafka" and not sink.get("broker"):
+            reasons.append(f"y7_sinks[{i}]: a kafka sink needs broker (host:port)")
+        elif kind == "file" and not sink.get("path"):
+            reasons.append(f"y7_sinks[{i}]: a file sink needs path")
+        elif kind == "azure" and not sink.get("connection_str"):
+            reasons.append(f"y7_sinks[{i}]: an azure sink needs connection_str")
+    if sum(1 for s in sinks if isinstance(s, Mapping) and s.get("type") in ("kafka", "azure")) > 1:
+        reasons.append("y7_sinks: more than one message broker sink (one msg-broker-config per host)")
+    n_streams = len(sources)
+    batch = n_streams if dynamic else int(manifest["batch"])
+    if dynamic and variables.get("y7_batch_size"):
+        batch = max(batch, int(variables["y7_batch_size"]))
+
+    # What the host's software can take.
+    opset = int(manifest.get("opset") or 0)
+    limit = eng.max_opset(trt)
+    if limit is None:
+        reasons.append(f"TensorRT {trt} is older than 8.2: no documented ONNX opset support known")
+    elif opset > limit:
+        reasons.append(f"ONNX opset {opset} is newer than TensorRT {trt}'s parser documents (up to {limit}); "
+                       f"export with --opset {limit}")
+    if dynamic and version_tuple(ds) < (6, 1):
+        reasons.append(f"a dynamic-batch model needs DeepStream 6.1 or later; this host has {ds} "
+                       "(export with a fixed --batch)")
+    calib = _calib_name(manifest, files)
+    cc = str(facts.get("compute_capability") or "")
+    if precision == "int8":
+        if calib is None:
+            reasons.append(f"int8 needs a calibration table in the release ({', '.join(CALIB_NAMES)}); "
+                           "without one nvinfer falls back to FP16 and rebuilds at every start")
+        if not eng.has_fast_int8(cc):
+            reasons.append(f"int8 on a GPU without fast INT8 (compute {cc or 'unknown'}, {facts.get('model')}): "
+                           "nvinfer would fall back to FP16 and rebuild at every start; use fp16")
+    dla_core = options.dla_core if options.dla_core is not None else variables.get("y7_dla_core")
+    dla_core = None if dla_core in (None, "") else int(dla_core)
+    if dla_core is not None and not eng.has_dla(str(facts.get("soc") or "")):
+        reasons.append(f"DLA core {dla_core} asked, but {facts.get('model')} has no DLA")
+    root = str(variables.get("y7_root") or ROOT)
+    parser_sha = str(variables.get("y7_parser_sha") or options.parser_sha or "")
+    cuda_ver = parser_cuda_ver(facts)
+    if not parser_sha:
+        reasons.append("the parser's source sha is unknown (provision first; deepstream_yolo_src)")
+    if not cuda_ver:
+        reasons.append("no CUDA version in the facts: the parser library cannot be located")
+
+    # Disk: every bundle file (the device may hold some already: this is the upper bound)
+    # plus an engine, taken as large as the float32 ONNX (FP16/INT8 engines are smaller;
+    # tactics and plugins rarely add more than that), plus the reserve.
+    bundle_bytes = sum(int(f["size"]) for f in files.values())
+    onnx_bytes = int(files["model.onnx"]["size"])
+    need_mb = math.ceil((bundle_bytes + onnx_bytes) / 2**20) + int(_var(variables, "y7_disk_reserve_mb"))
+    free_mb = int(facts.get("disk_free_opt_mb") or 0)
+    if free_mb < need_mb:
+        reasons.append(f"too little free disk on /opt: {free_mb} MB free, {need_mb} MB needed "
+                       f"(release {math.ceil(bundle_bytes / 2**20)} MB + engine {math.ceil(onnx_bytes / 2**20)} MB "
+                       f"+ reserve {_var(variables, 'y7_disk_reserve_mb')} MB)")
+    if reasons:
+        return None, reasons
+
+    bp = eng.batch_profile(batch, dynamic)
+    onnx_sha = str(files["model.onnx"]["sha256"])
+    gpu_model = str(facts.get("model") or "")
+    key = eng.engine_key(onnx_sha, precision, bp, trt, cc, gpu_model, dla_core)
+    release_dir = f"{root}/releases/{release}"
+    engine_path = f"{root}/engines/{key}.engine"
+    engine_tmp = f"{root}/engines/.{key}.engine.tmp"
+    input_info = manifest.get("input") or {}
+    h, w = (manifest.get("input_size") or [640, 640])[:2]
+    argv = eng.trtexec_argv(
+        trt, f"{release_dir}/model.onnx", engine_tmp, precision=precision, dynamic=dynamic, batch=batch,
+        input_name=str(input_info.get("name") or "images"), input_hw=(int(h), int(w)),
+        workspace_mib=options.workspace_mib or variables.get("y7_workspace_mib"),
+        timing_cache=f"{root}/cache/{eng.timing_cache_name(trt, gpu_model)}",
+        calib_file=f"{release_dir}/{calib}" if precision == "int8" and calib else None, dla_core=dla_core)
+    parser_lib = parser_lib_path(root, parser_sha, cuda_ver)
+
+    broker = next((s for s in sinks if s.get("type") in ("kafka", "azure")), None)
+    template_vars = {
+        **variables,
+        "y7_onnx_file": f"{release_dir}/model.onnx",
+        "y7_engine_file": engine_path,
+        "y7_labels_file": f"{release_dir}/labels.txt",
+        "y7_int8_calib_file": f"{release_dir}/{calib}" if calib else None,
+        "y7_precision": precision,
+        "y7_batch_size": batch,
+        "y7_num_classes": int(manifest["nc"]),
+        "y7_parser_lib": parser_lib,
+        "y7_dla_core": dla_core,
+        "y7_net_scale_factor": input_info.get("net_scale_factor", 0.0039215697906911373),
+        "y7_sources": list(sources),
+        "y7_sinks": list(sinks),
+        "y7_infer_config": f"{release_dir}/config_infer_primary.txt",
+        "y7_perf_interval_s": _var(variables, "y7_perf_interval_s"),
+        "y7_msgconv_config_file": f"{release_dir}/msgconv_config.txt",
+        "y7_broker_config_file": f"{release_dir}/message_broker_config.txt",
+        "inventory_hostname": host,
+    }
+    source_secrets = _source_secrets(sources)
+    rendered = [
+        RenderedFile("config_infer_primary.txt", _render("config_infer_primary.txt.j2", template_vars)),
+        # Camera credentials can only live in the source URIs: then this file is a secret too.
+        RenderedFile("deepstream_app_config.txt", _render("deepstream_app_config.txt.j2", template_vars),
+                     mode="0600" if source_secrets else "0644", secret=bool(source_secrets)),
+    ]
+    secrets = source_secrets
+    if broker is not None:
+        rendered.append(RenderedFile("msgconv_config.txt", _render("msgconv_config.txt.j2", template_vars)))
+        rendered.append(RenderedFile("message_broker_config.txt",
+                                     _render("message_broker_config.txt.j2", {**template_vars, "y7_broker": broker}),
+                                     mode="0600", secret=True))
+        secrets = secrets + _sink_secrets(broker)
+    bundle = [FileSpec(name, str(meta.get("path", "")), str(meta["sha256"]), int(meta["size"]))
+              for name, meta in sorted(files.items())]
+    owner = str(variables.get("y7_app_user") or variables.get("ansible_user") or "jetson")
+    plan = HostPlan(
+        host=host, device_class=eng.device_class(facts, precision, bp, dla_core), canary=False, release=release,
+        root=root, owner=owner, release_dir=release_dir, engine_key=key, engine_path=engine_path,
+        engine_tmp=engine_tmp, engine_log=f"{root}/engines/{key}.log", trtexec_argv=tuple(argv),
+        precision=precision, batch=batch, dynamic=dynamic, dla_core=dla_core, parser_lib=parser_lib,
+        files=tuple(bundle), rendered=tuple(rendered), n_streams=n_streams,
+        min_fps=float(_var(variables, "min_fps")), health_window_s=float(_var(variables, "health_window")),
+        perf_interval_s=float(_var(variables, "y7_perf_interval_s")),
+        commit_deadline_s=int(_var(variables, "commit_deadline")),
+        build_timeout_s=int(_var(variables, "engine_build_timeout")),
+        keep_releases=int(_var(variables, "keep_releases")), need_mb=need_mb, secrets=tuple(secrets))
+    return plan, []
+
+
+def plan_json(plan: Plan) -> str:
+    """The plan for --json/--check output: secret files' contents left out."""
+    def host(p: HostPlan) -> dict[str, Any]:
+        out = p.to_vars()
+        out["rendered"] = [{**r, "content": None} if r["secret"] else r for r in out["rendered"]]
+        return out
+    return json.dumps({"release": plan.release, "classes": plan.classes, "refusals": plan.refusals,
+                       "hosts": {h: host(p) for h, p in plan.hosts.items()}}, indent=2, sort_keys=True)
