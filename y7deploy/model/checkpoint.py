@@ -161,6 +161,23 @@ def safe_load(path: Path, data: bytes | None = None) -> Any:
         raise UserError(f"{path}: not a PyTorch checkpoint ({detail})") from None
 
 
+def pickle_globals(path: Path) -> list[str]:
+    """Every 'module.name' a torch checkpoint's pickle refers to, read without unpickling it."""
+    import pickletools
+
+    with zipfile.ZipFile(path) as z:
+        data = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+    found, strings = set(), []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            found.add(arg.replace(" ", "."))
+        elif op.name == "STACK_GLOBAL":
+            found.add(".".join(strings[-2:]))
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return sorted(found)
+
+
 # --------------------------------------------------------------------------- reading
 
 

@@ -441,35 +441,3 @@ def _cfg_name(ckpt: Any) -> str | None:
             if isinstance(yaml.get(key), str):
                 return Path(yaml[key]).stem
     return None
-
-
-def reparam_checkpoint(weights: str | Path, out: str | Path, cfg: str | None = None) -> dict[str, Any]:
-    """`y7deploy reparam`: a checkpoint in deploy form, for users who run PyTorch inference on it.
-
-    Export does this itself; the command exists for upstream's workflow (the
-    reparameterization notebook) and to inspect the deploy model on its own.
-    """
-    from y7deploy.model.checkpoint import load_checkpoint, save_checkpoint
-    from y7deploy.model.reparam import is_deploy_form, reparameterize
-
-    weights, out = Path(weights), Path(out)
-    if not weights.is_file():
-        raise UserError(f"{weights}: no such checkpoint file")
-    if out.resolve() == weights.resolve():
-        raise UserError(f"--out {out} is the input checkpoint; write the deploy form to another file")
-    ckpt = load_checkpoint(weights, cfg=cfg)
-    was_deploy = is_deploy_form(ckpt.model) and bool(getattr(ckpt.model, "yaml", {}).get("fused"))
-    deploy = reparameterize(ckpt.model.float())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Epoch, metrics and the architecture's name travel along, so an export of the
-    # deploy file still records them (and names its release after the cfg).
-    extra = {"cfg": ckpt.cfg_name} if getattr(ckpt, "cfg_name", None) else {}
-    save_checkpoint(out, deploy, list(ckpt.names), epoch=getattr(ckpt, "epoch", -1),
-                    metrics=dict(getattr(ckpt, "metrics", None) or {}), **extra)
-    return {
-        "source": str(weights),
-        "out": str(out),
-        "kind": getattr(ckpt, "kind", "checkpoint"),
-        "params": sum(p.numel() for p in deploy.parameters()),
-        "changed": "already in deploy form, copied" if was_deploy else "reparameterized",
-    }

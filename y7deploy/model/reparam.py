@@ -12,10 +12,13 @@ What changes (upstream's tools/reparameterization.ipynb, done generically for an
 from __future__ import annotations
 
 from copy import deepcopy
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from y7deploy.errors import UserError
+from y7deploy.model.checkpoint import load_checkpoint, save_checkpoint
 from y7deploy.model.yolo import IAuxDetect, IDetect, Model
 
 
@@ -113,3 +116,30 @@ def reparameterize(model: Model, fuse: bool = True) -> Model:
 def is_deploy_form(model: Model) -> bool:
     """True when the head has no implicit layers and no auxiliary head."""
     return not isinstance(model.model[-1], (IDetect, IAuxDetect))
+
+
+def reparam_checkpoint(weights: str | Path, out: str | Path, cfg: str | None = None) -> dict[str, Any]:
+    """`y7deploy reparam`: a checkpoint in deploy form, for users who run PyTorch inference on it.
+
+    Export does this itself; the command exists for upstream's workflow (the
+    reparameterization notebook) and to inspect the deploy model on its own.
+    """
+    weights, out = Path(weights), Path(out)
+    if not weights.is_file():
+        raise UserError(f"{weights}: no such checkpoint file")
+    if out.resolve() == weights.resolve():
+        raise UserError(f"--out {out} is the input checkpoint; write the deploy form to another file")
+    ckpt = load_checkpoint(weights, cfg=cfg)
+    was_deploy = is_deploy_form(ckpt.model) and bool(ckpt.model.yaml.get("fused"))
+    deploy = reparameterize(ckpt.model.float())
+    # Epoch, metrics and the architecture's name travel along, so an export of the
+    # deploy file still records them (and names its release after the cfg).
+    extra = {"cfg": ckpt.cfg_name} if ckpt.cfg_name else {}
+    save_checkpoint(out, deploy, list(ckpt.names), epoch=ckpt.epoch, metrics=dict(ckpt.metrics), **extra)
+    return {
+        "source": str(weights),
+        "out": str(out),
+        "kind": ckpt.kind,
+        "params": sum(p.numel() for p in deploy.parameters()),
+        "changed": "already in deploy form, copied" if was_deploy else "reparameterized",
+    }
