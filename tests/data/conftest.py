@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -89,3 +92,95 @@ def demo_dataset(demo_zip, tmp_path_factory) -> Path:
     from y7deploy.data.cvat import import_dataset
 
     return import_dataset(demo_zip, tmp_path_factory.mktemp("imported") / "demo").data_yaml
+
+
+class Script:
+    """A random source that plays back fixed numbers in [0, 1), one per draw.
+
+    It stands in both for upstream's `random` module and for our numpy Generator, with
+    each method mapping a number the same way for both (python's randint(a, b) and
+    numpy's integers(a, b + 1) alike: a + floor(u * count)). Fed the same numbers, code
+    that draws in upstream's order makes upstream's choices exactly. Running out of
+    numbers is an error, so an unexpected draw does not go unnoticed.
+    """
+
+    def __init__(self, numbers, picks=None):
+        self.numbers = list(numbers)
+        self.picks = list(picks or [])  # what upstream's random.choices returns, in order
+
+    def random(self):
+        if not self.numbers:
+            raise AssertionError("Script ran out of numbers: more draws than expected")
+        return self.numbers.pop(0)
+
+    def uniform(self, a, b):
+        return a + (b - a) * self.random()
+
+    def randint(self, a, b):
+        return a + math.floor(self.random() * (b - a + 1))
+
+    def integers(self, low, high=None, size=None):
+        if high is None:
+            low, high = 0, low
+        if size is None:
+            return low + math.floor(self.random() * (high - low))
+        return np.array([self.integers(low, high) for _ in range(size)])
+
+    def choices(self, population, k=1):
+        return [self.picks.pop(0) for _ in range(k)]
+
+    def sample(self, population, k):
+        left = list(population)
+        return [left.pop(math.floor(self.random() * len(left))) for _ in range(k)]
+
+    def choice(self, n, size, replace=False):
+        assert not replace
+        return np.array(self.sample(range(n), size))
+
+
+UPSTREAM_ENV = "Y7DEPLOY_UPSTREAM"
+UPSTREAM_FUNCTIONS = {
+    "utils/general.py": ("xywhn2xyxy", "xyxy2xywh", "xyn2xy"),
+    "utils/datasets.py": ("load_image", "load_mosaic", "load_mosaic9", "random_perspective", "box_candidates",
+                          "copy_paste", "bbox_ioa", "pastein", "sample_segments", "load_samples"),
+}
+
+
+@pytest.fixture(scope="session")
+def upstream_checkout() -> Path:
+    """A checkout of upstream YOLOv7, named by $Y7DEPLOY_UPSTREAM; the test is skipped without one."""
+    checkout = os.environ.get(UPSTREAM_ENV)
+    if not checkout:
+        pytest.skip(f"set {UPSTREAM_ENV} to a checkout of WongKinYiu/yolov7 to compare with upstream's code")
+    return Path(checkout)
+
+
+@pytest.fixture(scope="session")
+def upstream(upstream_checkout) -> dict:
+    """Upstream YOLOv7's augmentation functions, from the checkout named by $Y7DEPLOY_UPSTREAM.
+
+    Only the functions' own source is run (parsed out of the files), in a namespace with
+    numpy, cv2, math and torch (LoadImagesAndLabels.__getitem__ as `__getitem__`):
+    upstream's modules import packages y7deploy does without. Set
+    `ns["random"]` to a Script before calling them.
+    """
+    import torch
+
+    ns: dict = {"np": np, "cv2": cv2, "math": math, "torch": torch}
+    for rel, names in UPSTREAM_FUNCTIONS.items():
+        path = upstream_checkout / rel
+        if not path.is_file():
+            pytest.skip(f"{UPSTREAM_ENV}={upstream_checkout} has no {rel}")
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        found = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names]
+        found += [method for cls in tree.body if isinstance(cls, ast.ClassDef) and cls.name == "LoadImagesAndLabels"
+                  for method in cls.body if isinstance(method, ast.FunctionDef) and method.name == "__getitem__"]
+        missing = set(names) - {f.name for f in found}
+        assert not missing, f"{path}: missing {missing}"
+        exec(compile(ast.Module(body=found, type_ignores=[]), str(path), "exec"), ns)
+    return ns
+
+
+@pytest.fixture
+def script():
+    return Script

@@ -38,3 +38,42 @@ def test_missing_key_is_named(tmp_path):
 def test_not_found():
     with pytest.raises(UserError, match="hyp file not found: nope"):
         load_hyp("nope")
+
+
+def _with(tmp_path, line):
+    text = (load_hyp.__globals__["HYP_DIR"] / "hyp.scratch.custom.yaml").read_text()
+    key = line.split(":")[0]
+    path = tmp_path / "hyp.mine.yaml"
+    path.write_text("\n".join(l for l in text.splitlines() if not l.startswith(key + ":")) + f"\n{line}\n")
+    return path
+
+
+@pytest.mark.parametrize("line, why", [
+    ("copy_paste: 0.3", "polygon segments"),
+    ("loss_ota: 0", "OTA loss only"),
+    ("anchors: 4", "anchors from the model cfg"),
+])
+def test_a_value_y7deploy_cannot_honour_is_refused_naming_key_and_file(tmp_path, line, why):
+    path = _with(tmp_path, line)
+    with pytest.raises(UserError, match=rf"^{path}: key '{line.split(':')[0]}' is .*{why}"):
+        load_hyp(path)
+
+
+def test_the_harmless_values_of_those_keys_load(tmp_path):
+    assert load_hyp(_with(tmp_path, "anchors: 0"))["anchors"] == 0  # upstream: 0 keeps the cfg's anchors
+    assert "anchors" not in load_hyp("scratch.custom")  # absent, as in upstream's files
+    assert load_hyp(_with(tmp_path, "paste_in: 0.15"))["paste_in"] == 0.15
+
+
+def test_every_key_says_where_it_takes_effect():
+    from y7deploy.data.hyp import APPLIED_BY, OPTIONAL_DEFAULTS, OPTIONAL_KEYS
+
+    assert set(APPLIED_BY) == set(REQUIRED_KEYS) | set(OPTIONAL_DEFAULTS) | set(OPTIONAL_KEYS)
+
+
+def test_upstreams_own_hyp_files_load(upstream_checkout):
+    files = sorted((upstream_checkout / "data").glob("hyp.*.yaml"))
+    assert len(files) >= 4
+    for path in files:
+        hyp = load_hyp(path)
+        assert hyp["copy_paste"] == 0 and hyp["loss_ota"] == 1

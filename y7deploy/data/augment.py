@@ -9,6 +9,7 @@ choice comes from the `rng` argument, so a seed reproduces an augmented batch.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -176,6 +177,145 @@ def mosaic(tiles: list[tuple[np.ndarray, np.ndarray]], size: int, rng: np.random
     labels4 = np.concatenate(all_labels, 0) if all_labels else np.zeros((0, 5), np.float32)
     area = (labels4[:, 3] - labels4[:, 1]) * (labels4[:, 4] - labels4[:, 2])
     return canvas, labels4[area > 0]
+
+
+# Upstream's loader builds a 9-image mosaic instead of a 4-image one a fifth of the time
+# (utils/datasets.py: `load_mosaic if random.random() < 0.8 else load_mosaic9`), for the
+# mosaic itself and for the second image of a mixup.
+MOSAIC4_SHARE = 0.8
+
+
+def mosaic_size(rng: np.random.Generator) -> int:
+    """How many images the next mosaic holds: 4, or 9 with probability 1 - MOSAIC4_SHARE."""
+    return 4 if rng.random() < MOSAIC4_SHARE else 9
+
+
+def mosaic9(tiles: list[tuple[np.ndarray, np.ndarray]], size: int, rng: np.random.Generator):
+    """Nine images around the first one, then a random 2*size window of them.
+
+    `tiles` are nine (image, normalised labels) pairs, each image already resized so its
+    long side is `size`. The first sits at (size, size) of a 3*size canvas; the others go
+    around it clockwise from the top, each against its neighbour (upstream's load_mosaic9
+    layout). Returns the window and its pixel boxes clipped to it; the caller crops it to
+    `size` with `random_perspective(..., border=(-size//2,)*2)`, as for `mosaic`.
+    """
+    s = size
+    canvas = np.full((s * 3, s * 3, 3), PAD_VALUE, dtype=np.uint8)
+    h0, w0 = tiles[0][0].shape[:2]
+    hp = wp = 0  # the previous tile's size
+    placed = []
+    for i, (img, labels) in enumerate(tiles):
+        h, w = img.shape[:2]
+        x, y = _mosaic9_corner(i, s, w, h, w0, h0, wp, hp)
+        xa, ya = max(x, 0), max(y, 0)  # a tile may stick out of the canvas at the left or top
+        canvas[ya:y + h, xa:x + w] = img[ya - y:, xa - x:]
+        placed.append(xywhn_to_xyxy(labels, w, h, x, y))
+        hp, wp = h, w
+    yc, xc = (int(rng.uniform(0, s)) for _ in range(2))
+    window = canvas[yc:yc + 2 * s, xc:xc + 2 * s]
+    labels9 = np.concatenate(placed, 0)
+    labels9[:, [1, 3]] = (labels9[:, [1, 3]] - xc).clip(0, 2 * s)
+    labels9[:, [2, 4]] = (labels9[:, [2, 4]] - yc).clip(0, 2 * s)
+    area = (labels9[:, 3] - labels9[:, 1]) * (labels9[:, 4] - labels9[:, 2])
+    return window, labels9[area > 0]
+
+
+def _mosaic9_corner(i: int, s: int, w: int, h: int, w0: int, h0: int, wp: int, hp: int) -> tuple[int, int]:
+    """Top-left corner of tile i (w x h) in the 3s canvas; tile 0 is w0 x h0, the previous wp x hp."""
+    return [
+        (s, s),                       # centre
+        (s, s - h),                   # top
+        (s + wp, s - h),              # top right
+        (s + w0, s),                  # right
+        (s + w0, s + hp),             # bottom right
+        (s + w0 - w, s + h0),         # bottom
+        (s + w0 - wp - w, s + h0),    # bottom left
+        (s - w, s + h0 - h),          # left
+        (s - w, s + h0 - hp - h),     # top left
+    ][i]
+
+
+@dataclass
+class PasteSample:
+    """An object cut out for paste-in: its class, its pixels and where they count (mask > 0)."""
+
+    cls: float
+    image: np.ndarray
+    mask: np.ndarray
+
+
+def cut_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                fraction: float = 0.5) -> list[PasteSample]:
+    """Cut a random `fraction` of the objects (pixel cls,x1,y1,x2,y2) out of `img`.
+
+    Upstream (sample_segments) cuts objects along their polygon segments; YOLO 1.1
+    labels are boxes, so an object here is its box, whole.
+    """
+    n = len(labels)
+    samples: list[PasteSample] = []
+    if not n or not fraction:
+        return samples
+    h, w = img.shape[:2]
+    for j in rng.choice(n, size=round(fraction * n), replace=False):
+        cls, x1, y1, x2, y2 = labels[j]
+        x1, x2 = (int(min(max(v, 0), w - 1)) for v in (x1, x2))
+        y1, y2 = (int(min(max(v, 0), h - 1)) for v in (y1, y2))
+        if x2 <= x1 or y2 <= y1:
+            continue
+        crop = img[y1:y2, x1:x2].copy()
+        samples.append(PasteSample(float(cls), crop, np.full_like(crop, 255)))
+    return samples
+
+
+# paste-in tries one spot per entry: the spot's size as a fraction of the image (upstream's list)
+PASTE_SCALES = (0.75,) * 2 + (0.5,) * 4 + (0.25,) * 4 + (0.125,) * 4 + (0.0625,) * 6
+
+
+def paste_in(img: np.ndarray, labels: np.ndarray, samples: list[PasteSample],
+             rng: np.random.Generator) -> np.ndarray:
+    """Paste objects from `samples` into free spots of `img` (in place); returns the labels
+    (pixel cls,x1,y1,x2,y2) with a box for every object pasted.
+
+    As upstream's pastein: for each of PASTE_SCALES, skipped one time in five, a random
+    spot of up to that fraction of the image; it is used when it covers under 30% of every
+    box already there and is over 20 pixels each way. A random sample is scaled into it
+    (aspect kept) and pasted if it is over 10 pixels each way and its mask over 20 pixels.
+    """
+    h, w = img.shape[:2]
+    labels = labels.reshape(-1, 5)
+    for scale in PASTE_SCALES:
+        if rng.random() < 0.2:
+            continue
+        spot_h = int(rng.integers(1, int(h * scale) + 1))
+        spot_w = int(rng.integers(1, int(w * scale) + 1))
+        xmin = max(0, int(rng.integers(0, w + 1)) - spot_w // 2)
+        ymin = max(0, int(rng.integers(0, h + 1)) - spot_h // 2)
+        xmax, ymax = min(w, xmin + spot_w), min(h, ymin + spot_h)
+        spot = np.array([xmin, ymin, xmax, ymax], dtype=np.float32)
+        covered = bbox_ioa(spot, labels[:, 1:5]) if len(labels) else np.zeros(1)
+        if not ((covered < 0.30).all() and samples and xmax > xmin + 20 and ymax > ymin + 20):
+            continue
+        sample = samples[int(rng.integers(0, len(samples)))]
+        hs, ws = sample.image.shape[:2]
+        r = min((ymax - ymin) / hs, (xmax - xmin) / ws)
+        rw, rh = int(ws * r), int(hs * r)
+        if rw <= 10 or rh <= 10:
+            continue
+        mask = cv2.resize(sample.mask, (rw, rh)) > 0
+        if mask.sum() <= 60:  # counted per channel, as upstream: over 20 pixels
+            continue
+        target = img[ymin:ymin + rh, xmin:xmin + rw]
+        target[mask] = cv2.resize(sample.image, (rw, rh))[mask]
+        box = [sample.cls, xmin, ymin, xmin + rw, ymin + rh]
+        labels = np.concatenate((labels, np.array([box], dtype=labels.dtype)), 0)
+    return labels
+
+
+def bbox_ioa(box: np.ndarray, boxes: np.ndarray, eps: float = 1e-16) -> np.ndarray:
+    """The share of each of `boxes` (n,4 xyxy) that `box` (4, xyxy) covers."""
+    iw = (np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])).clip(0)
+    ih = (np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])).clip(0)
+    return iw * ih / ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + eps)
 
 
 def mixup(img: np.ndarray, labels: np.ndarray, img2: np.ndarray, labels2: np.ndarray,

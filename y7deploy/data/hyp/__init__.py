@@ -3,7 +3,8 @@
 The built-in files live beside this module; `load_hyp("scratch.custom")` or
 `load_hyp("hyp.scratch.tiny.yaml")` finds them, any other argument is a path.
 A typo in a key would otherwise silently train with the default, so unknown and
-missing keys are errors naming the file and the key.
+missing keys are errors naming the file and the key. Every key does what upstream's
+does (APPLIED_BY says where), or its value is refused naming the key and the file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,39 @@ REQUIRED_KEYS = (
     "flipud", "fliplr", "mosaic", "mixup",
 )
 # Keys that older upstream files lack; upstream behaves as if they had these values.
-OPTIONAL_DEFAULTS = {"copy_paste": 0.0, "paste_in": 0.0, "loss_ota": 1, "anchors": 3}
+OPTIONAL_DEFAULTS = {"copy_paste": 0.0, "paste_in": 0.0, "loss_ota": 1}
+# Upstream's files carry `anchors` commented out; when set, upstream replaces the cfg's
+# anchors with that many per output layer (0 means: keep the cfg's).
+OPTIONAL_KEYS = ("anchors",)
+
+# Where each key takes effect, as in upstream. A key whose upstream effect y7deploy lacks
+# is refused by `_refuse` rather than accepted and ignored.
+APPLIED_BY = {
+    **dict.fromkeys(("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum",
+                     "warmup_bias_lr"), "the trainer's optimiser and schedule"),
+    **dict.fromkeys(("box", "cls", "cls_pw", "obj", "obj_pw", "fl_gamma", "anchor_t", "loss_ota"),
+                    "the loss"),
+    "iou_t": "nothing: upstream never reads it either (a YOLOv3 leftover), accepted for its files",
+    **dict.fromkeys(("hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective",
+                     "flipud", "fliplr", "mosaic", "mixup", "paste_in"), "the training loader's augmentation"),
+    "copy_paste": "nothing at 0; refused above 0 (it needs polygon segments)",
+    "anchors": "nothing at 0; refused above 0 (the cfg's anchors are used)",
+}
+
+
+def _refuse(path: Path, hyp: dict) -> None:
+    """Keys whose value asks for something upstream does and y7deploy does not."""
+    if hyp["copy_paste"]:
+        raise UserError(f"{path}: key 'copy_paste' is {hyp['copy_paste']}: upstream's copy-paste cuts objects "
+                        "along polygon segments, which YOLO box labels do not have (upstream does nothing with "
+                        "it on boxes); set it to 0 (paste_in pastes whole boxes)")
+    if hyp["loss_ota"] != 1:
+        raise UserError(f"{path}: key 'loss_ota' is {hyp['loss_ota']}: y7deploy trains with the OTA loss only "
+                        "(upstream's 1, its default); set it to 1")
+    if hyp.get("anchors"):
+        raise UserError(f"{path}: key 'anchors' is {hyp['anchors']}: y7deploy takes the anchors from the model "
+                        "cfg; upstream's override of their number is not supported (remove the key or set 0)")
+
 
 DEFAULT_HYP = "scratch.custom"
 
@@ -52,7 +85,7 @@ def load_hyp(name_or_path: str | Path = DEFAULT_HYP) -> dict:
     """Read and validate a hyp yaml: every required key present, no unknown key, numbers only."""
     path = resolve_hyp(name_or_path)
     data = read_yaml_mapping(path, "hyperparameters")
-    known = set(REQUIRED_KEYS) | set(OPTIONAL_DEFAULTS)
+    known = set(REQUIRED_KEYS) | set(OPTIONAL_DEFAULTS) | set(OPTIONAL_KEYS)
     for key in data:
         if key not in known:
             raise UserError(f"{path}: unknown key {key!r}")
@@ -66,4 +99,5 @@ def load_hyp(name_or_path: str | Path = DEFAULT_HYP) -> dict:
     for key in ("flipud", "fliplr", "mosaic", "mixup", "copy_paste", "paste_in"):
         if not 0.0 <= hyp[key] <= 1.0:
             raise UserError(f"{path}: key {key!r} is a probability, got {hyp[key]}")
+    _refuse(path, hyp)
     return hyp
