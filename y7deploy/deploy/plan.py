@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from y7deploy.deploy import engine as eng
-from y7deploy.fleet.templating import Templar, TemplateError
+from y7deploy.fleet.templating import HostVars, Templar, TemplateError
 from y7deploy.fleet.waves import batches, exceeds_max_fail
 
 ROOT = "/opt/y7deploy"
@@ -354,6 +354,8 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     reasons: list[str] = []
     if not facts:
         return None, ["no facts: the host was unreachable or fact gathering failed"]
+    # Inventory values may be templates ("{{ lookup('env', 'X') }}"): resolved on access.
+    variables = HostVars(Templar(), [{"inventory_hostname": host}, variables])
     if not facts.get("is_jetson"):
         return None, ["not a Jetson (no /etc/nv_tegra_release or nvidia-l4t-core)"]
     trt = str(facts.get("tensorrt") or "")
@@ -388,6 +390,11 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
             reasons.append(f"y7_sinks[{i}]: a file sink needs path")
         elif kind == "azure" and not sink.get("connection_str"):
             reasons.append(f"y7_sinks[{i}]: an azure sink needs connection_str")
+        elif kind == "kafka" and sink.get("sasl_username") and not sink.get("sasl_password"):
+            reasons.append(f"y7_sinks[{i}]: sasl_password is empty (is its environment variable set?)")
+    for i, src in enumerate(sources):
+        if isinstance(src, Mapping) and src.get("username") and not src.get("password"):
+            reasons.append(f"y7_sources[{i}]: username without a password (is its environment variable set?)")
     if sum(1 for s in sinks if isinstance(s, Mapping) and s.get("type") in ("kafka", "azure")) > 1:
         reasons.append("y7_sinks: more than one message broker sink (one msg-broker-config per host)")
     n_streams = len(sources)
@@ -459,8 +466,7 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     parser_lib = parser_lib_path(root, parser_sha, cuda_ver)
 
     broker = next((s for s in sinks if s.get("type") in ("kafka", "azure")), None)
-    template_vars = {
-        **variables,
+    template_vars = variables.child({
         "y7_onnx_file": f"{release_dir}/model.onnx",
         "y7_engine_file": engine_path,
         "y7_labels_file": f"{release_dir}/labels.txt",
@@ -477,8 +483,7 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
         "y7_perf_interval_s": _var(variables, "y7_perf_interval_s"),
         "y7_msgconv_config_file": f"{release_dir}/msgconv_config.txt",
         "y7_broker_config_file": f"{release_dir}/message_broker_config.txt",
-        "inventory_hostname": host,
-    }
+    })
     source_secrets = _source_secrets(sources)
     rendered = [
         RenderedFile("config_infer_primary.txt", _render("config_infer_primary.txt.j2", template_vars)),
@@ -490,7 +495,7 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     if broker is not None:
         rendered.append(RenderedFile("msgconv_config.txt", _render("msgconv_config.txt.j2", template_vars)))
         rendered.append(RenderedFile("message_broker_config.txt",
-                                     _render("message_broker_config.txt.j2", {**template_vars, "y7_broker": broker}),
+                                     _render("message_broker_config.txt.j2", template_vars.child({"y7_broker": broker})),
                                      mode="0600", secret=True))
         secrets = secrets + _sink_secrets(broker)
     bundle = [FileSpec(name, str(meta.get("path", "")), str(meta["sha256"]), int(meta["size"]))
