@@ -6,6 +6,7 @@ ours, so a playbook written for Ansible runs unchanged.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from y7deploy.fleet.modules import (
@@ -18,6 +19,9 @@ MODULES: dict[str, ModuleType] = {
     "systemd": systemd, "apt": apt, "wait_for": wait_for, "assert": assert_, "fetch": fetch,
     "facts": facts, "ping": ping, "debug": debug, "set_fact": set_fact,
 }
+MODULES["trt_engine"] = importlib.import_module("y7deploy.fleet.modules.trt_engine")
+MODULES["release_sync"] = importlib.import_module("y7deploy.fleet.modules.release_sync")
+MODULES["deploy_facts"] = importlib.import_module("y7deploy.fleet.modules.deploy_facts")
 
 ALIASES = {
     "systemd_service": "systemd", "service": "systemd", "setup": "facts",

@@ -1,0 +1,185 @@
+"""The device side of a rollout: the plays of playbooks/push.yml (and rollback.yml), run by
+tag on some hosts through the fleet runner, over connections kept open for the whole
+rollout, and the per-host lock a push holds from its first change to its end.
+
+Each step hands the runner the per-host plan as `y7_plan` and returns every host's result:
+its status (ok, changed, failed, unreachable) and what each task said.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from y7deploy.fleet.runner import RunOptions, Runner, Unreachable, ssh_connector
+
+ROOT = "/opt/y7deploy"
+
+
+def playbook_path(name: str) -> Path:
+    """A playbook shipped in the package (y7deploy/playbooks/NAME)."""
+    return Path(str(resources.files("y7deploy") / "playbooks" / name))
+
+
+@dataclass
+class HostStep:
+    """One host's outcome of one step: its status and each task's result, by task name."""
+
+    status: str = "ok"  # ok | changed | failed | unreachable | skipped
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    msg: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "changed", "skipped")
+
+    def stdout_json(self, task: str) -> dict[str, Any]:
+        """The JSON a device-helper task printed (empty when it printed none)."""
+        text = str(self.tasks.get(task, {}).get("stdout", "")).strip().splitlines()
+        try:
+            return json.loads(text[-1]) if text else {}
+        except ValueError:
+            return {}
+
+
+class _Collect:
+    """A runner reporter that keeps each host's results and tells the live view what runs."""
+
+    def __init__(self, on_task: Callable[[str, str, str, dict[str, Any]], None] | None):
+        self.steps: dict[str, HostStep] = {}
+        self.task = ""
+        self.on_task = on_task
+
+    def play_start(self, name: str) -> None:
+        pass
+
+    def task_start(self, title: str, handler: bool = False) -> None:
+        self.task = title
+
+    def message(self, text: str) -> None:
+        pass
+
+    def recap(self, run: Any) -> None:
+        pass
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None:
+        step = self.steps.setdefault(host, HostStep())
+        step.tasks[self.task] = result
+        rank = ["ok", "skipped", "changed", "failed", "unreachable"]
+        if status in rank and rank.index(status) > rank.index(step.status):
+            step.status = status
+        if status in ("failed", "unreachable") and not step.msg:
+            step.msg = f"{self.task}: {result.get('msg') or result.get('stderr') or status}"
+        if self.on_task:
+            self.on_task(host, self.task, status, result)
+
+
+class _Kept:
+    """A connection the runner may 'close' after each step; it stays open for the next one."""
+
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def close(self) -> None:
+        pass
+
+
+class Fleet:
+    """The hosts of one rollout: their connections, locks, and the steps run on them."""
+
+    def __init__(self, inventory: Any, options: RunOptions, on_task=None):
+        self.inventory = inventory
+        self.options = options
+        self.connect = ssh_connector(inventory, options)
+        self.on_task = on_task
+        self.conns: dict[str, Any] = {}
+        self.locks: dict[str, Any] = {}
+
+    def _connect(self, name: str, host_vars: dict[str, Any]) -> Any:
+        if name not in self.conns:
+            self.conns[name] = _Kept(self.connect(name, host_vars))
+        return self.conns[name]
+
+    def step(self, playbook: str, tag: str, hosts: list[str], plan: dict[str, Any] | None = None,
+             check: bool = False, diff: bool = False) -> dict[str, HostStep]:
+        """Run the play tagged `tag` of `playbook` on `hosts`; every host's outcome."""
+        from y7deploy.fleet.playbook import load_playbook
+
+        if not hosts:
+            return {}
+        extra = dict(self.options.extra_vars)
+        extra["y7_plan"] = plan or {}
+        options = RunOptions(check=check, diff=diff, limit=",".join(hosts), tags={tag},
+                             forks=self.options.forks, extra_vars=extra,
+                             become_password=self.options.become_password,
+                             accept_new_host_keys=self.options.accept_new_host_keys)
+        collect = _Collect(self.on_task)
+
+        runner = Runner(load_playbook(playbook_path(playbook)), self.inventory, options, collect,
+                        self._connect)
+        runner.prepare()
+        runner.run()
+        return {h: collect.steps.get(h, HostStep(status="skipped")) for h in hosts}
+
+    # --- the lock: held from before the first change until the rollout ends ---------------
+
+    def lock(self, hosts: list[str], timeout: float, root: str = ROOT) -> dict[str, str]:
+        """Take every host's .lock (flock); {host: "" when held, else why not (busy/down)}.
+
+        The holder is a remote `flock ... cat` whose stdin is this process's channel: when
+        this process ends, however it ends, the channel closes and the lock is released.
+        """
+        from y7deploy.fleet.connection import run_parallel
+
+        def take(host: str) -> str:
+            conn = self._connect(host, self.inventory.host_vars(host))
+            script = (f"mkdir -p {root} && exec flock -w {int(timeout)} {root}/.lock "
+                      f"sh -c 'echo Y7LOCKED; exec cat >/dev/null'")
+            running = conn.start(script, sudo=True)
+            chan, seen = running.chan, b""
+            deadline = time.monotonic() + timeout + 30
+            while b"Y7LOCKED" not in seen:
+                if chan.recv_ready():
+                    seen += chan.recv(4096)
+                elif chan.exit_status_ready() or chan.closed:
+                    return f"busy: another push or rollback holds {root}/.lock (waited {timeout:g} s)"
+                elif time.monotonic() > deadline:
+                    chan.close()
+                    return "lock: no answer"
+                else:
+                    time.sleep(0.05)
+            self.locks[host] = running
+            return ""
+
+        def safe(host: str) -> str:
+            try:
+                return take(host)
+            except Unreachable as exc:
+                return f"unreachable: {exc}"
+            except Exception as exc:  # noqa: BLE001 - the connection layer's own Unreachable too
+                return f"unreachable: {exc}"
+
+        return {h: r if isinstance(r, str) else f"unreachable: {r}"
+                for h, r in run_parallel(hosts, safe, self.options.forks).items()}
+
+    def close(self) -> None:
+        for running in self.locks.values():
+            try:
+                running.chan.close()
+            except Exception:  # noqa: BLE001 - a dead link already released the lock
+                pass
+        for kept in self.conns.values():
+            try:
+                kept._conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.conns.clear()
+        self.locks.clear()

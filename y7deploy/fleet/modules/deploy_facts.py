@@ -1,0 +1,63 @@
+"""deploy_facts: the host's Jetson facts and its y7deploy state, in one round trip.
+
+Returns `ansible_facts` with `jetson` (as the facts module) and `y7`: state.json's text,
+what `current` and `previous` point at, the releases, engines and parser builds present
+(parsers newest first), and the app unit's properties. Read with the shell alone, so it
+answers on a host y7deploy has never touched, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from y7deploy.fleet import facts as jetson_facts
+from y7deploy.fleet.modules.base import ModuleContext, Spec, failed, q
+
+SPEC = Spec(args={"root": "str", "unit": "str"})
+
+PROPS = "ActiveState,SubState,NRestarts,MainPID,ActiveEnterTimestamp,ExecMainStartTimestampMonotonic,UnitFileState"
+
+STATE_SCRIPT = r"""
+echo @@y7state
+cd {root} 2>/dev/null && {{
+echo "current=$(readlink current 2>/dev/null)"
+echo "previous=$(readlink previous 2>/dev/null)"
+echo "releases=$(ls -1 releases 2>/dev/null | grep -v '^\.' | tr '\n' ' ')"
+echo "engines=$(ls -1 engines 2>/dev/null | sed -n 's/^\([^.].*\)\.engine$/\1/p' | tr '\n' ' ')"
+echo "parsers=$(ls -1td lib/*/libnvdsinfer_custom_impl_Yolo.so 2>/dev/null | cut -d/ -f2 | tr '\n' ' ')"
+echo "state_json=$(base64 -w0 < state.json 2>/dev/null)"
+}}
+systemctl show {unit} -p {props} 2>/dev/null | sed 's/^/unit./'
+echo "now=$(date +%s.%N)"
+true
+"""
+
+
+def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
+    root = args.get("root") or "/opt/y7deploy"
+    unit = args.get("unit") or "y7deploy-app.service"
+    rc, out, err = ctx.run(jetson_facts.SCRIPT + STATE_SCRIPT.format(root=q(root), unit=q(unit), props=PROPS))
+    if rc != 0 and not out:
+        return failed(f"fact gathering failed: {err.strip()}")
+    found = jetson_facts.parse(out)
+    return {"changed": False, "ansible_facts": {"jetson": found, "y7": parse_state(out.rpartition("@@y7state\n")[2])}}
+
+
+def parse_state(text: str) -> dict[str, Any]:
+    values: dict[str, str] = {}
+    unit: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key.startswith("unit."):
+            unit[key[5:]] = value
+        else:
+            values[key] = value.strip()
+    words = lambda name: values.get(name, "").split()  # noqa: E731
+    release = lambda link: link.rstrip("/").rpartition("/")[2] or None  # noqa: E731
+    return {"current": release(values.get("current", "")), "previous": release(values.get("previous", "")),
+            "releases": words("releases"), "engines": words("engines"), "parsers": words("parsers"),
+            "state_json": base64.b64decode(values.get("state_json", "")).decode("utf-8", "replace"),
+            "unit": unit, "now": float(values.get("now") or 0)}
