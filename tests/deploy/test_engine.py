@@ -114,7 +114,8 @@ def test_no_workspace_flag_when_none_is_asked():
 
 
 @pytest.mark.parametrize("trt, opset", [("8.2.1.9", 13), ("8.4.1.5", 13), ("8.5.2.2", 17), ("8.6.2.3", 17),
-                                        ("10.0.0.6", 20), ("10.3.0.30", 20), ("8.0.1.6", None)])
+                                        ("10.0.0.6", 20), ("10.3.0.30", 20), ("8.0.1.6", 13),
+                                        ("7.1.3.0", None)])
 def test_max_opset_per_parser(trt, opset):
     assert eng.max_opset(trt) == opset
 

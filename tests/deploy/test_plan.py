@@ -274,3 +274,12 @@ def test_canary_group_members_are_preferred_as_canaries():
          "nx3": {"y7_sources": CAMERA}}
     plan = plan_push(manifest(), files(), f, v, OPTS)
     assert plan.waves("1,100%") == [["nx2"], ["nx1"], ["nx3"]]
+
+
+def test_parser_build_with_opencv_and_a_deepstream_the_table_lacks():
+    v = {"nx1": {"y7_sources": CAMERA, "deepstream_yolo_opencv": True}}
+    p = plan_push(manifest(), files(), {"nx1": XAVIER}, v, OPTS).hosts["nx1"]
+    assert p.parser_lib == f"/opt/y7deploy/lib/{SHA_SRC}-cuda11.4-opencv/libnvdsinfer_custom_impl_Yolo.so"
+    odd = dict(XAVIER, deepstream="6.2.9")
+    plan = plan_push(manifest(), files(), {"nx1": odd}, {"nx1": {"y7_sources": CAMERA}}, OPTS)
+    assert "DeepStream 6.2.9: no CUDA_VER" in refusals(plan)["nx1"]

@@ -24,7 +24,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # The newest ONNX opset each TensorRT's parser documents (onnx-tensorrt operators.md per
 # branch). A version between two rows gets the older row: refusing by opset is the
 # stricter rule, the real parser fails later, on the first node it cannot import.
-_MAX_OPSET = (((10, 0), 20), ((8, 5), 17), ((8, 2), 13))
+_MAX_OPSET = (((10, 0), 20), ((8, 5), 17), ((8, 0), 13))
 
 # Jetson GPUs with fast INT8 (TensorRT's support matrix): Xavier (7.2) and Orin (8.7).
 # The Nano (5.3) and TX2 (6.2) have none; nvinfer then falls back to FP16 silently.
@@ -41,7 +41,7 @@ def trt_series(version: str) -> tuple[int, int]:
 
 
 def max_opset(trt_version: str) -> int | None:
-    """The newest ONNX opset this TensorRT's parser documents; None below 8.2 (unknown here)."""
+    """The newest ONNX opset this TensorRT's parser documents; None below 8.0 (unknown here)."""
     series = trt_series(trt_version)
     for since, opset in _MAX_OPSET:
         if series >= since:

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from y7deploy.deploy import engine as eng
+from y7deploy.deploy import parser
 from y7deploy.fleet.templating import HostVars, Templar, TemplateError
 from y7deploy.fleet.waves import batches, exceeds_max_fail
 
 ROOT = "/opt/y7deploy"
-PARSER_LIB = "libnvdsinfer_custom_impl_Yolo.so"
 CALIB_NAMES = ("calib.table", "int8_calib.table", "calibration.table")
 SOURCE_KINDS = ("file", "rtsp", "csi", "v4l2")
 SINK_KINDS = ("fake", "file", "rtsp", "kafka", "azure")
@@ -49,10 +49,6 @@ VAR_DEFAULTS: dict[str, Any] = {
     "y7_perf_interval_s": 5,
     "y7_disk_reserve_mb": 64,  # left free on /opt after the release and its engine
 }
-
-# CUDA_VER for DeepStream-Yolo's Makefile on Jetson, by DeepStream version (its README).
-DEEPSTREAM_CUDA = (("7.1", "12.6"), ("7.0", "12.2"), ("6.4", "12.2"), ("6.3", "11.4"), ("6.2", "11.4"),
-                   ("6.1", "11.4"), ("6.0", "10.2"), ("5.1", "10.2"))
 
 _TEMPLATES = "y7deploy.templates"
 
@@ -164,22 +160,9 @@ class PushOptions:
 # --- small pure helpers --------------------------------------------------------------------
 
 
-def parser_cuda_ver(facts: Mapping[str, Any]) -> str:
-    """The CUDA_VER the parser is built with on this host: the CUDA toolkit's major.minor
-    (as provision.yml computes it), else DeepStream-Yolo's table by DeepStream version."""
-    cuda = str(facts.get("cuda") or "")
-    if cuda:
-        return ".".join(cuda.split(".")[:2])
-    ds = str(facts.get("deepstream") or "")
-    for version, cuda_ver in DEEPSTREAM_CUDA:
-        if ds == version or ds.startswith(version + "."):
-            return cuda_ver
-    return ""
-
-
-def parser_lib_path(root: str, src_sha: str, cuda_ver: str) -> str:
-    """Where provision installs the parser: <root>/lib/<src-sha>-cuda<X.Y>/libnvdsinfer_custom_impl_Yolo.so."""
-    return f"{root}/lib/{src_sha}-cuda{cuda_ver}/{PARSER_LIB}"
+# Kept under these names for callers of the plan.
+parser_cuda_ver = parser.cuda_ver
+parser_lib_path = parser.lib_path
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -406,7 +389,7 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     opset = int(manifest.get("opset") or 0)
     limit = eng.max_opset(trt)
     if limit is None:
-        reasons.append(f"TensorRT {trt} is older than 8.2: no documented ONNX opset support known")
+        reasons.append(f"TensorRT {trt} is older than 8.0: no documented ONNX opset support known")
     elif opset > limit:
         reasons.append(f"ONNX opset {opset} is newer than TensorRT {trt}'s parser documents (up to {limit}); "
                        f"export with --opset {limit}")
@@ -432,7 +415,8 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     if not parser_sha:
         reasons.append("the parser's source sha is unknown (provision first; deepstream_yolo_src)")
     if not cuda_ver:
-        reasons.append("no CUDA version in the facts: the parser library cannot be located")
+        reasons.append(f"DeepStream {ds}: no CUDA_VER in DeepStream-Yolo's table "
+                       f"(known: {', '.join(parser.DEEPSTREAM_CUDA)}); provision builds no parser for it")
 
     # Disk: every bundle file (the device may hold some already: this is the upper bound)
     # plus an engine, taken as large as the float32 ONNX (FP16/INT8 engines are smaller;
@@ -463,7 +447,8 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
         workspace_mib=options.workspace_mib or variables.get("y7_workspace_mib"),
         timing_cache=f"{root}/cache/{eng.timing_cache_name(trt, gpu_model)}",
         calib_file=f"{release_dir}/{calib}" if precision == "int8" and calib else None, dla_core=dla_core)
-    parser_lib = parser_lib_path(root, parser_sha, cuda_ver)
+    opencv = str(variables.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
+    parser_lib = parser_lib_path(root, parser_sha, cuda_ver, opencv)
 
     broker = next((s for s in sinks if s.get("type") in ("kafka", "azure")), None)
     template_vars = variables.child({
