@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 from pathlib import Path
 
-from y7deploy.deploy.ledger import DEFAULT_NAME, Ledger, ledger_path
+from y7deploy.deploy.ledger import DEFAULT_NAME, Ledger, LedgerReporter, ledger_path
 from y7deploy.fleet.redact import Redactor
+from y7deploy.fleet.report import PlainReporter, Tee
+from y7deploy.fleet.runner import HostStats, RunResult
 
 
 def test_path_from_option_then_environment_then_beside_the_inventory(tmp_path):
@@ -74,3 +77,24 @@ def test_two_writers_at_once(tmp_path):
     for t in threads:
         t.join()
     assert len(Ledger(path).history()) == 60 and len(Ledger(path).runs()) == 3
+
+
+def test_a_provision_run_is_recorded_from_the_runners_events(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    run_id = ledger.start_run("provision", None, "ops")
+    console = io.StringIO()
+    watch = Tee(PlainReporter(console), LedgerReporter(ledger, run_id))
+    watch.run_start(["cam-1", "cam-2", "cam-3"])
+    watch.play_start("provision y7deploy on Jetsons")
+    watch.task_start("build the parser for this host's CUDA")
+    watch.host_result("cam-1", "changed", {"changed": True})
+    watch.host_result("cam-2", "failed", {"msg": "non-zero return code", "stderr": "make: CUDA_VER is not set"})
+    watch.host_result("cam-3", "unreachable", {"msg": "ssh: connect to host 198.18.0.13 port 22: No route to host"})
+    watch.recap(RunResult(stats={"cam-1": HostStats(ok=3, changed=1), "cam-2": HostStats(ok=2, failed=1),
+                                 "cam-3": HostStats(unreachable=1)}, plays=[],
+                          failed_hosts=["cam-2"], unreachable_hosts=["cam-3"]))
+    rows = {r["host"]: r for r in ledger.history()}
+    assert {h: r["result"] for h, r in rows.items()} == {"cam-1": "changed", "cam-2": "failed", "cam-3": "unreachable"}
+    assert rows["cam-2"]["reason"] == "non-zero return code" and "No route to host" in rows["cam-3"]["reason"]
+    assert rows["cam-1"]["run_result"] == "failed" and rows["cam-1"]["kind"] == "provision"
+    assert "cam-2" in console.getvalue()  # the console heard the same run

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from y7deploy.fleet.redact import MASK, Redactor, is_secret_name
+from y7deploy.fleet.report import Silent
 
 ENV = "Y7DEPLOY_LEDGER"
 DEFAULT_NAME = "y7deploy-ledger.sqlite"
@@ -140,3 +141,32 @@ class Ledger:
         """The newest record of `host` (status compares it with the device: drift)."""
         found = self.history(host, limit=1)
         return found[0] if found else None
+
+
+class LedgerReporter(Silent):
+    """Watches a plain playbook run (provision) beside the console (fleet.report.Tee) and
+    writes each host's outcome, with its first failure's message, to the ledger at the recap.
+    Results reach reporters already redacted; the ledger's own Redactor masks again."""
+
+    def __init__(self, ledger: Ledger, run_id: str) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+        self._reasons: dict[str, str] = {}
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None:
+        if status in ("failed", "unreachable") and not ignored and host not in self._reasons:
+            message = result.get("msg") or result.get("stderr") or status
+            self._reasons[host] = " ".join(str(message).split())[:500]
+
+    def recap(self, run: Any) -> None:
+        for host, s in run.stats.items():
+            result = ("unreachable" if s.unreachable else "failed" if s.failed
+                      else "changed" if s.changed else "ok")
+            self.ledger.record_host(self.run_id, host, from_release=None, to_release=None, result=result,
+                                    reason=self._reasons.get(host, ""))
+        for host in run.untouched:
+            self.ledger.record_host(self.run_id, host, from_release=None, to_release=None, result="untouched",
+                                    reason=run.abort_reason)
+        outcome = "aborted" if run.aborted else "failed" if (run.failed_hosts or run.unreachable_hosts) else "ok"
+        self.ledger.finish_run(self.run_id, outcome, run.abort_reason)
