@@ -79,3 +79,19 @@ def test_unset_secrets_are_refused_by_name(monkeypatch):
     reasons = {h: r for h, r in plan.refusals}
     assert set(reasons) == {"cam-a01", "cam-b01", "cam-b02", "cam-b03"}
     assert "sasl_password is empty" in reasons["cam-b01"] and "without a password" in reasons["cam-a01"]
+
+
+def test_every_rendered_config_is_a_well_formed_key_file(monkeypatch):
+    """GLib's key-file rules, which deepstream-app and nvinfer read with: [groups], key=value,
+    # comments, no key twice in a group and no group twice (configparser strict mode)."""
+    import configparser
+
+    facts, variables = _fleet(monkeypatch, Y7_KAFKA_PASSWORD="k", Y7_CAMERA_PASSWORD="c")
+    plan = plan_push(manifest(), files(), facts, variables, PushOptions(parser_sha="5e1f00aa11bb22cc"))
+    for host, p in plan.hosts.items():
+        for r in p.rendered:
+            parser = configparser.ConfigParser(strict=True, interpolation=None, comment_prefixes=("#",),
+                                               delimiters=("=",))
+            parser.optionxform = str
+            parser.read_string(r.content, source=f"{host}:{r.name}")
+            assert parser.sections(), (host, r.name)

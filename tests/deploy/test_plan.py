@@ -283,3 +283,15 @@ def test_parser_build_with_opencv_and_a_deepstream_the_table_lacks():
     odd = dict(XAVIER, deepstream="6.2.9")
     plan = plan_push(manifest(), files(), {"nx1": odd}, {"nx1": {"y7_sources": CAMERA}}, OPTS)
     assert "DeepStream 6.2.9: no CUDA_VER" in refusals(plan)["nx1"]
+
+
+def test_encoding_sinks_use_software_encoding_on_the_orin_nano():
+    sinks = [{"type": "rtsp", "port": 8554}, {"type": "file", "path": "/var/lib/y7/out.mp4"}]
+    f, _ = fleet(nx1=XAVIER, orin1=ORIN_NANO)
+    v = {h: {"y7_sources": CAMERA, "y7_sinks": sinks} for h in f}
+    plan = plan_push(manifest(), files(), f, v, OPTS)
+    for host, enc in (("nx1", "0"), ("orin1", "1")):
+        app = keyfile(plan.hosts[host].rendered[1].content)
+        assert app["sink0"]["type"] == "4" and app["sink0"]["rtsp-port"] == "8554" and app["sink0"]["enc-type"] == enc
+        assert app["sink1"]["type"] == "3" and app["sink1"]["output-file"] == "/var/lib/y7/out.mp4"
+        assert app["sink1"]["enc-type"] == enc and app["osd"]["enable"] == "1"

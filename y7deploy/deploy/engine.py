@@ -57,6 +57,11 @@ def has_dla(soc: str) -> bool:
     return bool(soc) and soc not in _NO_DLA
 
 
+def has_nvenc(module: str) -> bool:
+    """Whether the module has a hardware video encoder: every Jetson but the Orin Nano."""
+    return "orin nano" not in " ".join((module or "").lower().split())
+
+
 def batch_profile(batch: int, dynamic: bool) -> str:
     """'b4' for a static batch of 4; 'd1-4' for a dynamic axis built for batches 1..4."""
     return f"d1-{batch}" if dynamic else f"b{batch}"

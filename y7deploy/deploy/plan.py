@@ -468,6 +468,7 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
         "y7_perf_interval_s": _var(variables, "y7_perf_interval_s"),
         "y7_msgconv_config_file": f"{release_dir}/msgconv_config.txt",
         "y7_broker_config_file": f"{release_dir}/message_broker_config.txt",
+        "y7_hw_encoder": eng.has_nvenc(gpu_model),
     })
     source_secrets = _source_secrets(sources)
     rendered = [
