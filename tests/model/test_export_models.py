@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from y7deploy.model.export import DEFAULT_OPSET, DeepStreamOutput, expected_rows, export_model, read_metadata
+from y7deploy.model.export import DEFAULT_OPSET, deepstream_layout, expected_rows, export_model, read_metadata
 from y7deploy.model.reparam import reparameterize
 
 CASES = [  # arch, img size, export options
@@ -39,17 +39,38 @@ def test_export_parity(tmp_path, make_model, arch, img_size, options):
         got = session.run(["output"], {"input": x})[0]
         assert got.shape == (batch, expected_rows(size, strides), 6)
         with torch.no_grad():
-            want = DeepStreamOutput(model)(torch.from_numpy(x)).numpy()
+            pred = model(torch.from_numpy(x))[0]
+        want = deepstream_layout(pred).numpy()
         assert np.abs(got[..., :4] - want[..., :4]).max() <= 1e-3 * max(size) * 10  # relative to training form
         assert np.abs(got[..., 4] - want[..., 4]).max() <= 1e-3
+        assert_same_classes(got, want, pred)
+
+
+def assert_same_classes(got: np.ndarray, want: np.ndarray, pred: torch.Tensor, gap: float = 1e-3) -> None:
+    """The class column agrees wherever PyTorch's best class leads the second by more than ``gap``."""
+    top2 = torch.topk(pred[..., 5:], k=2, dim=-1).values.numpy()
+    decided = top2[..., 0] - top2[..., 1] > gap
+    assert decided.mean() > 0.5, "the fixture's classes are near ties everywhere: nothing is compared"
+    assert (got[..., 5][decided] == want[..., 5][decided]).all()
+    assert set(np.unique(got[..., 5])) <= set(range(pred.shape[-1] - 5))
 
 
 def test_already_deploy_model_exports_the_same(tmp_path, make_model):
+    """Exporting the deploy form gives the graph that exporting the training form gives: both
+    bundles, run by onnxruntime on the same images, answer the same in every column."""
     model = make_model("yolov7-tiny", nc=3, names=["a", "b", "c"]).eval()
-    deploy = reparameterize(model)
-    first = export_model(deploy, model.names, name="d", version="1", out=tmp_path, img_size=[64],
-                         reparameterize=reparameterize)
-    assert first.verification.ok
+    from_training = export_model(model, model.names, name="t", version="1", out=tmp_path, img_size=[64],
+                                 reparameterize=reparameterize).release
+    from_deploy = export_model(reparameterize(model), model.names, name="d", version="1", out=tmp_path,
+                               img_size=[64], reparameterize=reparameterize).release
+    x = np.random.default_rng(5).random((1, 3, 64, 64), dtype=np.float32)
+    a, b = (ort.InferenceSession(str(r.model_path), providers=["CPUExecutionProvider"]).run(["output"], {"input": x})[0]
+            for r in (from_training, from_deploy))
+    assert a.shape == b.shape == (1, expected_rows((64, 64), [8, 16, 32]), 6)
+    np.testing.assert_allclose(b[..., :5], a[..., :5], rtol=1e-5, atol=1e-4)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x))[0]
+    assert_same_classes(b, a, pred)
 
 
 def test_640_gives_deepstream_yolo_s_25200_rows(tmp_path, make_model):
@@ -59,3 +80,17 @@ def test_640_gives_deepstream_yolo_s_25200_rows(tmp_path, make_model):
     assert rel.manifest["output"]["rows"] == 25200
     shapes = ort.InferenceSession(str(rel.model_path), providers=["CPUExecutionProvider"]).get_outputs()[0].shape
     assert shapes == [1, 25200, 6]
+
+
+def test_head_whose_anchor_buffers_disagree_is_refused(tmp_path, make_model):
+    """anchors (grid units, what the loss trained with) and anchor_grid (pixels, what the graph
+    decodes with) changed apart: the export would draw boxes of other sizes than were trained."""
+    from y7deploy.model.export import ExportError
+
+    model = make_model("yolov7-tiny", nc=3, names=["a", "b", "c"]).eval()
+    with torch.no_grad():
+        model.model[-1].anchors.mul_(1.5)
+    with pytest.raises(ExportError, match="anchors disagree.*nothing written"):
+        export_model(model, model.names, name="t", version="1", out=tmp_path, img_size=[64],
+                     reparameterize=reparameterize)
+    assert not any(tmp_path.iterdir())

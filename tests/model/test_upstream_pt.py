@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from y7deploy.cli import cli
 from y7deploy.model.checkpoint import load_checkpoint, pickle_globals, safe_load
-from y7deploy.model.export import deepstream_layout, export_model
+from y7deploy.model.export import deepstream_layout, export_model, read_metadata
 from y7deploy.model.reparam import reparameterize
 
 DATA = Path(__file__).parent / "data" / "upstream"
@@ -96,6 +96,7 @@ def test_chosen_anchors_travel_into_the_checkpoint_and_both_exports(tmp_path, ke
 
     rel = export_model(ckpt.model, ckpt.names, name=arch, version="1", out=tmp_path, img_size=[64],
                        reparameterize=reparameterize).release
+    assert rel.manifest["anchors"] == chosen and json.loads(read_metadata(rel.model_path)["anchors"]) == chosen
     session = ort.InferenceSession(str(rel.model_path), providers=["CPUExecutionProvider"])
     got = session.run(["output"], {"input": kept["x"].numpy()})[0]
     upstream = kept[f"{arch}/model"]

@@ -29,9 +29,10 @@ import re
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -278,6 +279,44 @@ def export_model(
     ``reparameterize`` (normally y7deploy.model.reparam.reparameterize) runs first;
     it is idempotent, so a model already in deploy form passes through unchanged.
     """
+    check_request(model, names, name=name, version=version, out=out, batch=batch, dynamic=dynamic, opset=opset,
+                  check_trt=check_trt, force=force)
+    names = [str(n) for n in names]
+    timings: dict[str, float] = {}
+    with _timed(timings, "reparameterize"):
+        head, strides, size = deploy_head(model, img_size, reparameterize)
+    batches = (1, 2) if dynamic else (batch,)
+    with tempfile.TemporaryDirectory(prefix="y7deploy-export-") as tmp:
+        file = Path(tmp) / "model.onnx"
+        with _timed(timings, "export"):
+            export_onnx(head, file, size, batch=batch, dynamic=dynamic, opset=opset)
+            if do_simplify:
+                simplify(file)
+            set_metadata(file, onnx_metadata(head.model, names, strides, size, None if dynamic else batch, source))
+        with _timed(timings, "verify"):
+            result = verify_onnx(file, head, size, batches)
+            require_agreement(result, size, strides, _anchors_per_level(head.model))
+        if check_trt:
+            from y7deploy.model.trt_check import build_engine
+
+            with _timed(timings, "tensorrt"):
+                build_engine(file, size, batch=batch, dynamic=dynamic, fp16=fp16)
+        info = manifest_info(head.model, result, size, strides, batch=batch, dynamic=dynamic, opset=opset,
+                             fp16=fp16, simplified=do_simplify, source=source, metrics=metrics)
+        release = write_release(out, name=name, version=version, model_file=file, names=names, info=info, force=force)
+    return ExportResult(release, result, timings)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[step] = time.perf_counter() - start
+
+
+def check_request(model: nn.Module, names: Sequence[str], *, name: str, version: str, out: Path, batch: int,
+                  dynamic: bool, opset: int, check_trt: bool, force: bool) -> None:
+    """Everything about the request that can be refused before any work is done."""
     ident = release_id(name, version)
     if (Path(out) / ident).exists() and not force:
         raise UserError(f"release {ident} already exists at {Path(out) / ident}; "
@@ -290,85 +329,96 @@ def export_model(
     if check_trt:
         from y7deploy.model.trt_check import require_trt
 
-        require_trt()  # before any work: without a GPU there is nothing to check with
-    names = [str(n) for n in names]
+        require_trt()  # without a GPU there is nothing to check with
     nc = _model_nc(model)
     if nc is not None and nc != len(names):
         raise UserError(f"the model predicts {nc} classes but has {len(names)} names")
 
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
+
+def deploy_head(model: nn.Module, img_size: Sequence[int],
+                reparameterize: Callable[[nn.Module], nn.Module] | None) -> tuple[DeepStreamOutput, list[int], tuple[int, int]]:
+    """The deploy-form model under DeepStream-Yolo's output, its strides and the checked input size."""
     if reparameterize is not None:
         model = reparameterize(model)
     model = model.float().eval()
+    check_anchors(model)
     strides = model_strides(model)
-    size = check_img_size(img_size, max(strides))
-    head = DeepStreamOutput(model).eval()
-    timings["reparameterize"] = time.perf_counter() - start
+    return DeepStreamOutput(model).eval(), strides, check_img_size(img_size, max(strides))
 
-    with tempfile.TemporaryDirectory(prefix="y7deploy-export-") as tmp:
-        file = Path(tmp) / "model.onnx"
-        start = time.perf_counter()
-        export_onnx(head, file, size, batch=batch, dynamic=dynamic, opset=opset)
-        if do_simplify:
-            simplify(file)
-        metadata = {
-            "names": names,
-            "nc": len(names),
-            "stride": strides,
-            "img_size": list(size),
-            "batch": None if dynamic else batch,
-            "source_sha256": (source or {}).get("sha256") or "",
-            "layout": f"deepstream-yolo {OUTPUT_NAME} [B,N,6] {OUTPUT_LAYOUT}",
-            "y7deploy_version": __version__,
-        }
-        set_metadata(file, metadata)
-        timings["export"] = time.perf_counter() - start
 
-        start = time.perf_counter()
-        result = verify_onnx(file, head, size, (1, 2) if dynamic else (batch,))
-        timings["verify"] = time.perf_counter() - start
-        if not result.ok:
-            raise ExportError(
-                f"exported ONNX disagrees with PyTorch: boxes off by {result.max_box_error:.3g} px "
-                f"(limit {result.box_limit:.3g}), scores by {result.max_score_error:.3g} "
-                f"(limit {result.score_limit:.0e}), {result.class_mismatches} class index mismatches; nothing written"
-            )
-        rows = expected_rows(size, strides, _anchors_per_level(model))
-        if result.rows != rows:
-            raise ExportError(f"the graph outputs {result.rows} rows, DeepStream-Yolo expects {rows} for "
-                              f"{size[0]}x{size[1]} at strides {strides}; nothing written")
-        if check_trt:
-            from y7deploy.model.trt_check import build_engine
+def check_anchors(model: nn.Module) -> None:
+    """The head decodes with ``anchor_grid`` (pixels); the loss trained with ``anchors`` (grid units).
+    A checkpoint where they disagree would export boxes of other sizes than it was trained for."""
+    head = _head(model)
+    if head is None or not hasattr(head, "anchor_grid") or not hasattr(head, "anchors"):
+        return
+    in_px = head.anchors * torch.as_tensor(head.stride).view(-1, 1, 1)
+    if not torch.allclose(in_px.reshape(-1), head.anchor_grid.reshape(-1), rtol=1e-3, atol=1e-3):
+        raise ExportError(f"the head's anchors disagree: anchor_grid {head.anchor_grid.reshape(-1).tolist()[:6]}... "
+                          f"px but anchors x stride {in_px.reshape(-1).tolist()[:6]}...; nothing written")
 
-            start = time.perf_counter()
-            build_engine(file, size, batch=batch, dynamic=dynamic, fp16=fp16)
-            timings["tensorrt"] = time.perf_counter() - start
 
-        info = {
-            "input_size": list(size),
-            "batch": None if dynamic else batch,
-            "dynamic_batch": dynamic,
-            "opset": opset,
-            "stride": strides,
-            # The ONNX stays float32 (as DeepStream-Yolo ships it); fp16 is the engine
-            # precision devices should build, TensorRT converts the weights itself.
-            "fp16": fp16,
-            "precision": "fp16" if fp16 else "fp32",
-            "simplified": do_simplify,
-            # What nvinfer's config must say for this graph (model-color-format=0 is RGB).
-            "input": {"name": INPUT_NAME, "format": "RGB", "scale": "0..1", "net_scale_factor": 1 / 255,
-                      "shape": ["B" if dynamic else batch, 3, *size]},
-            "output": {"name": OUTPUT_NAME, "layout": OUTPUT_LAYOUT, "rows": rows,
-                       "parser": "NvDsInferParseYolo"},
-            "source": dict(source or {}),
-            "metrics": dict(metrics) if metrics else None,
-            "verification": {"max_box_error_px": result.max_box_error,
-                             "max_score_error": result.max_score_error,
-                             "batches": list(result.batches)},
-        }
-        release = write_release(out, name=name, version=version, model_file=file, names=names, info=info, force=force)
-    return ExportResult(release, result, timings)
+def anchors_px(model: nn.Module) -> list[list[float]] | None:
+    """The anchors the graph decodes with, in pixels, one [w, h, ...] list per level."""
+    head = _head(model)
+    grid = getattr(head, "anchor_grid", None)
+    return [[round(float(v), 4) for v in level.reshape(-1).tolist()] for level in grid] if grid is not None else None
+
+
+def onnx_metadata(model: nn.Module, names: list[str], strides: list[int], size: tuple[int, int], batch: int | None,
+                  source: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "names": names,
+        "nc": len(names),
+        "stride": strides,
+        "anchors": anchors_px(model),
+        "img_size": list(size),
+        "batch": batch,
+        "source_sha256": (source or {}).get("sha256") or "",
+        "layout": f"deepstream-yolo {OUTPUT_NAME} [B,N,6] {OUTPUT_LAYOUT}",
+        "y7deploy_version": __version__,
+    }
+
+
+def require_agreement(result: Verification, size: tuple[int, int], strides: list[int], anchors_per_level: int) -> None:
+    """Raise ExportError unless onnxruntime agreed with PyTorch and the graph has DeepStream-Yolo's rows."""
+    if not result.ok:
+        raise ExportError(
+            f"exported ONNX disagrees with PyTorch: boxes off by {result.max_box_error:.3g} px "
+            f"(limit {result.box_limit:.3g}), scores by {result.max_score_error:.3g} "
+            f"(limit {result.score_limit:.0e}), {result.class_mismatches} class index mismatches; nothing written"
+        )
+    rows = expected_rows(size, strides, anchors_per_level)
+    if result.rows != rows:
+        raise ExportError(f"the graph outputs {result.rows} rows, DeepStream-Yolo expects {rows} for "
+                          f"{size[0]}x{size[1]} at strides {strides}; nothing written")
+
+
+def manifest_info(model: nn.Module, result: Verification, size: tuple[int, int], strides: list[int], *, batch: int,
+                  dynamic: bool, opset: int, fp16: bool, simplified: bool, source: Mapping[str, Any] | None,
+                  metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The model facts of the release manifest."""
+    return {
+        "input_size": list(size),
+        "batch": None if dynamic else batch,
+        "dynamic_batch": dynamic,
+        "opset": opset,
+        "stride": strides,
+        "anchors": anchors_px(model),
+        # The ONNX stays float32 (as DeepStream-Yolo ships it); fp16 is the engine
+        # precision devices should build, TensorRT converts the weights itself.
+        "fp16": fp16,
+        "precision": "fp16" if fp16 else "fp32",
+        "simplified": simplified,
+        # What nvinfer's config must say for this graph (model-color-format=0 is RGB).
+        "input": {"name": INPUT_NAME, "format": "RGB", "scale": "0..1", "net_scale_factor": 1 / 255,
+                  "shape": ["B" if dynamic else batch, 3, *size]},
+        "output": {"name": OUTPUT_NAME, "layout": OUTPUT_LAYOUT, "rows": result.rows, "parser": "NvDsInferParseYolo"},
+        "source": dict(source or {}),
+        "metrics": dict(metrics) if metrics else None,
+        "verification": {"max_box_error_px": result.max_box_error, "max_score_error": result.max_score_error,
+                         "class_mismatches": result.class_mismatches, "batches": list(result.batches)},
+    }
 
 
 def _head(model: nn.Module) -> nn.Module | None:
