@@ -117,6 +117,20 @@ def test_too_little_disk_is_refused_with_the_figures():
     assert "114 MB free, 115 MB needed" in refusals(plan)["tight"]
 
 
+def test_what_the_device_already_holds_needs_no_disk_again():
+    first = plan_push(manifest(), files(), {"nx1": XAVIER}, {"nx1": {"y7_sources": CAMERA}}, OPTS)
+    key = first.hosts["nx1"].engine_key
+    tight = dict(XAVIER, disk_free_opt_mb=64)  # the reserve alone
+    v = {"nx1": {"y7_sources": CAMERA}}
+    assert not plan_push(manifest(), files(), {"nx1": tight}, v, OPTS).ok
+    held = {"nx1": {"releases": ["yolov7-tiny-1", "yolov7-tiny-2"], "engines": [key]}}
+    again = plan_push(manifest(), files(), {"nx1": tight}, v, OPTS, on_device=held)
+    assert again.ok and again.hosts["nx1"].need_mb == 64
+    only_release = {"nx1": {"releases": ["yolov7-tiny-2"], "engines": []}}
+    assert plan_push(manifest(), files(), {"nx1": tight}, v, OPTS, on_device=only_release).refusals == [
+        ("nx1", "too little free disk on /opt: 64 MB free, 89 MB needed (release 0 MB + engine 25 MB + reserve 64 MB)")]
+
+
 def test_an_opset_the_parser_does_not_document_is_refused():
     f, v = fleet(nano1=NANO, nx1=XAVIER, orin1=ORIN_NANO)
     plan = plan_push(manifest(opset=17), files(), f, v, OPTS)

@@ -204,7 +204,8 @@ def waves(classes: Mapping[str, Sequence[str]], hosts: Sequence[str],
 
 def max_fail_exceeded(failed: int, total: int, pct: float) -> bool:
     """Ansible's rule: the wave stops the rollout when its failures EXCEED pct% of it
-    (equal does not), or when every host of it failed."""
+    (equal does not), or when every host of it failed. For a push, `failed` counts the
+    unreachable hosts too (the issue's rule; Ansible's percentage counts failed only)."""
     if total <= 0:
         return False
     return failed == total or exceeds_max_fail(failed, total, pct)
@@ -284,11 +285,13 @@ def _calib_name(manifest: Mapping[str, Any], files: Mapping[str, Any]) -> str | 
 def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mapping[str, Any]],
               facts_by_host: Mapping[str, Mapping[str, Any] | None],
               vars_by_host: Mapping[str, Mapping[str, Any]],
-              options: PushOptions = PushOptions()) -> Plan:
+              options: PushOptions = PushOptions(),
+              on_device: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
     """Every host's plan (hosts in `vars_by_host` order), or the refusals that stop the push.
 
     `facts_by_host[h]` is fleet.facts.parse's dict, or None when facts could not be read.
-    `release_dir_files` is release_files(bundle dir).
+    `release_dir_files` is release_files(bundle dir). `on_device[h]`, when known, lists the
+    host's kept `releases` and `engines` (keys): those need no disk again.
     """
     release = str(manifest["id"])
     refusals: list[tuple[str, str]] = []
@@ -301,7 +304,8 @@ def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mappi
             continue
         facts = facts_by_host.get(host)
         try:
-            plan, reasons = _plan_host(host, manifest, release_dir_files, facts, variables, options)
+            plan, reasons = _plan_host(host, manifest, release_dir_files, facts, variables, options,
+                                       (on_device or {}).get(host))
         except (TemplateError, KeyError, ValueError, TypeError) as exc:
             refusals.append((host, f"cannot render the host's configs: {exc}"))
             continue
@@ -333,7 +337,7 @@ def _with_canary(plan: HostPlan, canary: bool) -> HostPlan:
 
 def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]],
                facts: Mapping[str, Any] | None, variables: Mapping[str, Any],
-               options: PushOptions) -> tuple[HostPlan | None, list[str]]:
+               options: PushOptions, on_device: Mapping[str, Any] | None) -> tuple[HostPlan | None, list[str]]:
     reasons: list[str] = []
     if not facts:
         return None, ["no facts: the host was unreachable or fact gathering failed"]
@@ -417,18 +421,6 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     if not cuda_ver:
         reasons.append(f"DeepStream {ds}: no CUDA_VER in DeepStream-Yolo's table "
                        f"(known: {', '.join(parser.DEEPSTREAM_CUDA)}); provision builds no parser for it")
-
-    # Disk: every bundle file (the device may hold some already: this is the upper bound)
-    # plus an engine, taken as large as the float32 ONNX (FP16/INT8 engines are smaller;
-    # tactics and plugins rarely add more than that), plus the reserve.
-    bundle_bytes = sum(int(f["size"]) for f in files.values())
-    onnx_bytes = int(files["model.onnx"]["size"])
-    need_mb = math.ceil((bundle_bytes + onnx_bytes) / 2**20) + int(_var(variables, "y7_disk_reserve_mb"))
-    free_mb = int(facts.get("disk_free_opt_mb") or 0)
-    if free_mb < need_mb:
-        reasons.append(f"too little free disk on /opt: {free_mb} MB free, {need_mb} MB needed "
-                       f"(release {math.ceil(bundle_bytes / 2**20)} MB + engine {math.ceil(onnx_bytes / 2**20)} MB "
-                       f"+ reserve {_var(variables, 'y7_disk_reserve_mb')} MB)")
     if reasons:
         return None, reasons
 
@@ -436,6 +428,23 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     onnx_sha = str(files["model.onnx"]["sha256"])
     gpu_model = str(facts.get("model") or "")
     key = eng.engine_key(onnx_sha, precision, bp, trt, cc, gpu_model, dla_core)
+
+    # Disk: every bundle file plus an engine taken as large as the float32 ONNX (FP16/INT8
+    # engines are smaller), plus the reserve; what the device already holds (the release's
+    # directory, the engine's key) is not asked for again.
+    held = on_device or {}
+    bundle_bytes = 0 if release in (held.get("releases") or []) else sum(int(f["size"]) for f in files.values())
+    engine_bytes = 0 if key in (held.get("engines") or []) else int(files["model.onnx"]["size"])
+    reserve_mb = int(_var(variables, "y7_disk_reserve_mb"))
+    need_mb = math.ceil((bundle_bytes + engine_bytes) / 2**20) + reserve_mb
+    free_mb = int(facts.get("disk_free_opt_mb") or 0)
+    if free_mb < need_mb:
+        reasons.append(f"too little free disk on /opt: {free_mb} MB free, {need_mb} MB needed "
+                       f"(release {math.ceil(bundle_bytes / 2**20)} MB + engine {math.ceil(engine_bytes / 2**20)} MB "
+                       f"+ reserve {reserve_mb} MB)")
+    if reasons:
+        return None, reasons
+
     release_dir = f"{root}/releases/{release}"
     engine_path = f"{root}/engines/{key}.engine"
     engine_tmp = f"{root}/engines/.{key}.engine.tmp"
