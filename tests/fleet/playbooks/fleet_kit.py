@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +116,28 @@ def session(lab: Any, tmp: Path, *, units: bool = False):
         yield fleet
     finally:
         fleet.clean(units=units)
+
+
+def ansible_playbook(inventory: str, book: Path, extra: str, *args: str) -> Run:
+    """ansible-playbook itself (the oracle), from the same virtualenv."""
+    env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": "auto_silent", "LC_ALL": "C.UTF-8",
+           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(book),
+                           "-e", extra, "-f", "10", *args], capture_output=True, text=True, env=env)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def both_tools(lab: Any, tmp: Path, book: Path, extra_vars: str, look: Any) -> tuple[Run, Run]:
+    """Run `book` by ansible-playbook, then (hosts cleaned) by y7deploy; same recap, same `look(fleet)`."""
+    with session(lab, tmp) as fleet:
+        oracle = ansible_playbook(fleet.inventory, book, extra_vars)
+        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
+        oracle_seen = look(fleet)
+        fleet.clean()
+        ours = fleet.play(str(book), "-e", extra_vars)
+        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
+        assert look(fleet) == oracle_seen
+    return oracle, ours
 
 
 WAVE_BOOK = """

@@ -132,6 +132,41 @@ def stat_command(path: str, with_hash: bool = True) -> str:
     return STAT_SCRIPT.format(path=q(path), hash=digest)
 
 
+def stat_many_command(paths: list[str] | list[tuple[str, bool]], with_hash: bool = True) -> str:
+    """One shell command printing every path's state (stat_command's lines), each after a
+    `@@y7stat N` marker line. A path may come as (path, with_hash). The per-path script is a
+    shell function, so a tree of hundreds of files stays a short command line."""
+    from y7deploy.fleet import transfer
+
+    digest = "if [ -n \"$2\" ]; then " + CACHED_HASH.format(
+        sums=transfer.SUMS_DIR.strip('"'), key="$2", signature=transfer.SUMS_SIGNATURE) + "fi; "
+    body = STAT_SCRIPT.format(path='"$1"', hash=digest)
+    calls = []
+    for i, item in enumerate(paths):
+        path, hashed = item if isinstance(item, tuple) else (item, with_hash)
+        calls.append(f"echo @@y7stat{i}; _y7stat {q(path)} {transfer.sums_key(path) if hashed else ''}; ")
+    return f"_y7stat() {{ {body}; }}; {''.join(calls)}true"
+
+
+def split_stat_many(output: str, count: int) -> list[str | None]:
+    """stat_many_command's output cut into each path's own lines (stat_command's output);
+    None for a path the output never reached."""
+    chunks: dict[int, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("@@y7stat"):
+            current = int(line[len("@@y7stat"):])
+            chunks[current] = []
+        elif current is not None:
+            chunks[current].append(line)
+    return ["\n".join(chunks[i]) if i in chunks else None for i in range(count)]
+
+
+def parse_stat_many(output: str, count: int) -> list[dict[str, str]]:
+    """stat_many_command's output, one parsed state per path, in order."""
+    return [parse_stat(text or "") for text in split_stat_many(output, count)]
+
+
 def parse_stat(output: str) -> dict[str, str]:
     state: dict[str, str] = {}
     for line in output.splitlines():
@@ -218,10 +253,26 @@ def looks_text(data: bytes) -> bool:
 DIFF_LIMIT = 64 * 1024
 
 
-def bool_arg(value: Any) -> bool:
+# Ansible's sets (module_utils.parsing.convert_bool); anything else is an error, not False.
+TRUTHY = frozenset({"y", "yes", "on", "1", "true", "t"})
+FALSY = frozenset({"n", "no", "off", "0", "false", "f", ""})
+
+
+def parse_bool(value: Any) -> bool:
+    """A playbook boolean as Ansible reads it: yes/no, on/off, true/false, 1/0, y/n, t/f."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("yes", "true", "on", "1", "y")
+    text = str(value).strip().lower() if value is not None else ""
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if text in TRUTHY:
+        return True
+    if text in FALSY:
+        return False
+    raise ValueError(f"the value {value!r} is not a valid boolean (use true/false, yes/no, on/off, 1/0)")
+
+
+bool_arg = parse_bool
 
 
 def expand_home(path: str) -> str:
