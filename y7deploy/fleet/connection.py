@@ -65,6 +65,10 @@ from y7deploy.fleet import hostkeys
 from y7deploy.fleet.hostspec import DEFAULT_IDENTITIES, HostSpec
 
 log = logging.getLogger(__name__)
+# paramiko logs a failed handshake from its transport thread as an error with a traceback,
+# once per try; with no handler configured Python would print those on stderr. The reason
+# reaches the user as the host's Unreachable (one line, and in --json); `-vv` shows paramiko's log.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 WINDOW_SIZE = 16 * 1024 * 1024  # how much the host may send us before we acknowledge (get, big outputs)
 READ_CHUNK = 1 << 20

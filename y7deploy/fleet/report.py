@@ -1,7 +1,8 @@
 """How a run looks: Ansible's lines (PLAY, TASK, ok/changed/fatal, PLAY RECAP) for logs and
 pipes, a live per-host table on an interactive terminal, or one JSON document (--json).
 
-Reporters receive results already redacted by the runner; they only format.
+Reporters receive results already redacted by the runner; they only format. Anything with
+the Reporter protocol's methods can watch a run (a ledger beside the console: `Tee`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,99 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from y7deploy.fleet.runner import RunResult
+
+
+class Reporter(Protocol):
+    """What the runner tells whoever watches a run, in order: run_start once, then per play
+    play_start, per task task_start and one host_result per host, and recap at the end."""
+
+    def run_start(self, hosts: list[str]) -> None: ...
+
+    def play_start(self, name: str) -> None: ...
+
+    def task_start(self, title: str, handler: bool = False) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None: ...
+
+    def recap(self, run: "RunResult") -> None: ...
+
+
+class Silent:
+    """A reporter that shows nothing; subclass it to hear only some events."""
+
+    def run_start(self, hosts: list[str]) -> None:
+        pass
+
+    def play_start(self, name: str) -> None:
+        pass
+
+    def task_start(self, title: str, handler: bool = False) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None:
+        pass
+
+    def recap(self, run: "RunResult") -> None:
+        pass
+
+
+class Tee:
+    """Several reporters as one (the console and a ledger, say), each told every event in turn."""
+
+    def __init__(self, *reporters: Reporter) -> None:
+        self.reporters = reporters
+
+    def run_start(self, hosts: list[str]) -> None:
+        for r in self.reporters:
+            run_start = getattr(r, "run_start", None)  # reporters written before the hook existed
+            if run_start is not None:
+                run_start(hosts)
+
+    def play_start(self, name: str) -> None:
+        for r in self.reporters:
+            r.play_start(name)
+
+    def task_start(self, title: str, handler: bool = False) -> None:
+        for r in self.reporters:
+            r.task_start(title, handler)
+
+    def message(self, text: str) -> None:
+        for r in self.reporters:
+            r.message(text)
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None:
+        for r in self.reporters:
+            r.host_result(host, status, result, ignored=ignored, diff=diff, module=module)
+
+    def recap(self, run: "RunResult") -> None:
+        for r in self.reporters:
+            r.recap(run)
+
+
+class Collector(Silent):
+    """Keeps each host's last result (or why there is none): for ad-hoc tables and --json."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, Any] = {}
+
+    def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
+                    diff: bool = False, module: str | None = None) -> None:
+        if status in ("ok", "changed"):
+            self.results[host] = {k: v for k, v in result.items() if k != "changed"}
+        else:
+            self.results[host] = {"error": status, "msg": result.get("msg", "")}
 
 BANNER_WIDTH = 80
 
@@ -51,7 +144,7 @@ def _json(value: Any) -> str:
 _HIDDEN = {"changed", "failed", "skipped", "diff", "invocation", "stdout_lines", "stderr_lines"}
 
 
-class PlainReporter:
+class PlainReporter(Silent):
     """Ansible's default output, uncoloured, one line per host per task."""
 
     def __init__(self, out: TextIO | None = None, verbose: bool = False):
@@ -144,7 +237,7 @@ def _shown_fields(result: dict[str, Any], module: str | None) -> dict[str, Any]:
     return {}
 
 
-class JsonReporter:
+class JsonReporter(Silent):
     """Silent while running; one JSON document at the end (plays, tasks, per-host results, stats)."""
 
     def __init__(self, out: TextIO | None = None):
@@ -183,16 +276,22 @@ class JsonReporter:
 class LiveReporter(PlainReporter):
     """For a terminal: the same lines scroll above a live table of every host's state."""
 
-    def __init__(self, hosts: list[str]):
+    def __init__(self, hosts: list[str] | None = None):
         from rich.console import Console
         from rich.live import Live
 
         super().__init__()
         self.console = Console()
-        self.state: dict[str, list[str]] = {h: ["", "waiting", "0", "0"] for h in hosts}
+        self.state: dict[str, list[str]] = {}
         self.task = ""
         self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
         self.live.start()
+        self.run_start(hosts or [])
+
+    def run_start(self, hosts: list[str]) -> None:
+        for h in hosts:
+            self.state.setdefault(h, ["", "waiting", "0", "0"])
+        self.live.update(self._table())
 
     def _table(self):
         from rich.table import Table
@@ -228,7 +327,8 @@ class LiveReporter(PlainReporter):
         super().recap(run)
 
 
-def make_reporter(*, json_output: bool, hosts: list[str], out: TextIO | None = None) -> Any:
+def make_reporter(*, json_output: bool, hosts: list[str] | None = None, out: TextIO | None = None) -> Reporter:
+    """--json: one document; a terminal: lines above a live table; else Ansible's lines."""
     if json_output:
         return JsonReporter(out)
     stream = out or sys.stdout

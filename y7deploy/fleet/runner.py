@@ -143,6 +143,7 @@ class Runner:
         self._lock = threading.Lock()
         self._json_plays: list[dict[str, Any]] = []
         self._wave_tasks: list[Task] = []  # the current wave's tasks, for the read-ahead
+        self._batch: list[str] = []  # the current wave's hosts (ansible_play_batch)
         self._rescuable = False  # running the tasks of a block that has a rescue section
         self._groups: dict[str, list[str]] | None = None
 
@@ -206,6 +207,9 @@ class Runner:
         if not self.play_hosts:
             self.prepare()
         result = RunResult(stats=self.stats, plays=self._json_plays)
+        run_start = getattr(self.reporter, "run_start", None)  # optional for reporters older than it
+        if run_start is not None:
+            run_start(list(dict.fromkeys(h for hosts in self.play_hosts for h in hosts)))
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.forks)) as pool:
                 self._pool = pool
@@ -255,6 +259,7 @@ class Runner:
     def _run_batch(self, play: Play, batch: list[str], record: dict[str, Any]) -> tuple[bool, str]:
         """All tasks then handlers of a play on one wave; (stop the rollout?, why)."""
         failed_in_batch: set[str] = set()
+        self._batch = batch
         for name in batch:
             self.hosts[name].notified.clear()
         if play.gather_facts:
@@ -441,17 +446,16 @@ class Runner:
     def variables(self, state: HostState, play: Play, task: Task | None = None,
                   extra: dict[str, Any] | None = None) -> HostVars:
         """The host's variables, Ansible's precedence: inventory < facts < play < task < set_fact/register < -e."""
-        index = self.book.plays.index(play)
-        batch_hosts = self.play_hosts[index]
+        play_hosts = self.play_hosts[self.book.plays.index(play)]
         if self._groups is None:
             self._groups = {g: self.inventory.group_hosts(g) for g in self.inventory.groups}
         magic = {
             "groups": self._groups,
             "hostvars": _AllHostVars(self, play),
-            "play_hosts": [h for h in batch_hosts if self.hosts[h].active],
-            "ansible_play_hosts": [h for h in batch_hosts if self.hosts[h].active],
-            "ansible_play_hosts_all": batch_hosts,
-            "ansible_play_batch": [h for h in batch_hosts if self.hosts[h].active],
+            "play_hosts": [h for h in self._batch if self.hosts[h].active],  # Ansible's old name of the batch
+            "ansible_play_hosts": [h for h in play_hosts if self.hosts[h].active],
+            "ansible_play_hosts_all": play_hosts,
+            "ansible_play_batch": [h for h in self._batch if self.hosts[h].active],
             "ansible_check_mode": self.options.check if task is None or task.check_mode is None else task.check_mode,
             "ansible_diff_mode": self.options.diff,
             "playbook_dir": str(self.book.directory.resolve()),
@@ -587,7 +591,7 @@ class Runner:
         the play is answered from this one round trip. Any change (or a module that may
         change things silently) drops it; the next file task reads ahead again.
         """
-        from y7deploy.fleet.modules.base import stat_command
+        from y7deploy.fleet.modules.base import split_stat_many, stat_many_command
 
         tasks = self._wave_tasks
         later = tasks[tasks.index(task):] if task in tasks else [task]
@@ -607,18 +611,9 @@ class Runner:
         if not wanted:
             return {}
         keys = list(wanted)
-        script = "; ".join(f"echo @@y7probe{i}; {stat_command(p, h)}" for i, (p, h) in enumerate(keys))
-        result = self._conn(state).run(script, sudo=become)
+        result = self._conn(state).run(stat_many_command(keys), sudo=become)
         out = result.stdout.decode() if isinstance(result.stdout, bytes) else result.stdout
-        chunks: dict[int, list[str]] = {}
-        current = None
-        for line in out.splitlines():
-            if line.startswith("@@y7probe"):
-                current = int(line[len("@@y7probe"):])
-                chunks[current] = []
-            elif current is not None:
-                chunks[current].append(line)
-        return {keys[i]: "\n".join(lines) for i, lines in chunks.items() if i < len(keys)}
+        return {key: text for key, text in zip(keys, split_stat_many(out, len(keys))) if text is not None}
 
     def _invoke(self, module: Any, ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -701,12 +696,13 @@ def _is_unreachable(exc: BaseException) -> bool:
 
 
 def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOptions, reporter: Any,
-                 connect: Callable[[str, dict[str, Any]], Any]) -> RunResult:
-    """Load (if a path), check, and run a playbook; UserError before any host is touched."""
+                 connect: Callable[[str, dict[str, Any]], Any] | None = None) -> RunResult:
+    """Load (if a path), check, and run a playbook; UserError before any host is touched.
+    Connections are SSH (ssh_connector) unless `connect` is given."""
     from y7deploy.fleet.playbook import load_playbook
 
     book = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
-    runner = Runner(book, inventory, options, reporter, connect)
+    runner = Runner(book, inventory, options, reporter, connect or ssh_connector(inventory, options))
     runner.prepare()
     return runner.run()
 
