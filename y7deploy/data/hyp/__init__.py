@@ -29,33 +29,28 @@ OPTIONAL_DEFAULTS = {"copy_paste": 0.0, "paste_in": 0.0, "loss_ota": 1}
 # anchors with that many per output layer (0 means: keep the cfg's).
 OPTIONAL_KEYS = ("anchors",)
 
-# Where each key takes effect, as in upstream. A key whose upstream effect y7deploy lacks
-# is refused by `_refuse` rather than accepted and ignored.
+# Where each key takes effect, as in upstream. A value whose upstream effect y7deploy
+# lacks is refused (here for the loader's keys, by the trainer for the model's and the
+# loss's) rather than accepted and ignored.
 APPLIED_BY = {
     **dict.fromkeys(("lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum",
                      "warmup_bias_lr"), "the trainer's optimiser and schedule"),
-    **dict.fromkeys(("box", "cls", "cls_pw", "obj", "obj_pw", "fl_gamma", "anchor_t", "loss_ota"),
-                    "the loss"),
+    **dict.fromkeys(("box", "cls", "cls_pw", "obj", "obj_pw", "fl_gamma", "anchor_t"), "the loss"),
+    "loss_ota": "the trainer: 1 is the OTA loss; it refuses other values",
+    "anchors": "the trainer: it refuses a count the model cfg does not have",
     "iou_t": "nothing: upstream never reads it either (a YOLOv3 leftover), accepted for its files",
     **dict.fromkeys(("hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective",
                      "flipud", "fliplr", "mosaic", "mixup", "paste_in"), "the training loader's augmentation"),
     "copy_paste": "nothing at 0; refused above 0 (it needs polygon segments)",
-    "anchors": "nothing at 0; refused above 0 (the cfg's anchors are used)",
 }
 
 
 def _refuse(path: Path, hyp: dict) -> None:
-    """Keys whose value asks for something upstream does and y7deploy does not."""
+    """Loader keys whose value asks for something upstream does and y7deploy does not."""
     if hyp["copy_paste"]:
         raise UserError(f"{path}: key 'copy_paste' is {hyp['copy_paste']}: upstream's copy-paste cuts objects "
                         "along polygon segments, which YOLO box labels do not have (upstream does nothing with "
                         "it on boxes); set it to 0 (paste_in pastes whole boxes)")
-    if hyp["loss_ota"] != 1:
-        raise UserError(f"{path}: key 'loss_ota' is {hyp['loss_ota']}: y7deploy trains with the OTA loss only "
-                        "(upstream's 1, its default); set it to 1")
-    if hyp.get("anchors"):
-        raise UserError(f"{path}: key 'anchors' is {hyp['anchors']}: y7deploy takes the anchors from the model "
-                        "cfg; upstream's override of their number is not supported (remove the key or set 0)")
 
 
 DEFAULT_HYP = "scratch.custom"
