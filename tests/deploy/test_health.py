@@ -159,3 +159,15 @@ def test_parse_unit_reads_systemctl_show():
                       "ExecMainStartTimestampMonotonic=123456789\n")
     assert unit == UnitState("active", "running", 3, 811, 123456789) and unit.running
     assert not parse_unit("ActiveState=activating\nSubState=auto-restart\nNRestarts=\n").running
+
+
+def test_an_engine_built_for_a_smaller_batch_is_a_rebuild():
+    text = ("WARNING: Backend has maxBatchSize 1 whereas 4 has been requested\n"
+            "0:00:01 1 0x1 WARN nvinfer gstnvinfer.cpp:679:gst_nvinfer_logger:<primary_gie> NvDsInferContext[UID 1]: "
+            "Warning from NvDsInferContextImpl::checkBackendParams() <nvdsinfer_context_impl.cpp:1833> [UID = 1]: "
+            f"deserialized backend context :{ENGINE} failed to match config params, trying rebuild\n"
+            "0:00:01 1 0x1 INFO nvinfer gstnvinfer.cpp:682:gst_nvinfer_logger:<primary_gie> [UID = 1]: "
+            "Trying to create engine from model files\n")
+    report = read_journal(LOADED + text)
+    assert report.rebuilt and len(report.rebuild_causes) == 2
+    assert verdict(report, UP, UP, 25, 20, 2).failed

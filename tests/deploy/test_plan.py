@@ -309,3 +309,22 @@ def test_encoding_sinks_use_software_encoding_on_the_orin_nano():
         assert app["sink0"]["type"] == "4" and app["sink0"]["rtsp-port"] == "8554" and app["sink0"]["enc-type"] == enc
         assert app["sink1"]["type"] == "3" and app["sink1"]["output-file"] == "/var/lib/y7/out.mp4"
         assert app["sink1"]["enc-type"] == enc and app["osd"]["enable"] == "1"
+
+
+def test_waves_by_hand():
+    # 3 canaries, 7 others: serial 1 -> 1 host; 25% of 7 = 1.75 -> 1 (rounded down); 100% -> the 5 left
+    classes = {"a": ["a1", "a2", "a3"], "b": ["b1", "b2", "b3", "b4"], "c": ["c1", "c2", "c3"]}
+    hosts = ["a1", "b1", "c1", "a2", "b2", "c2", "a3", "b3", "c3", "b4"]
+    assert waves(classes, hosts) == [["a1", "b1", "c1"], ["a2"], ["b2"], ["c2", "a3", "b3", "c3", "b4"]]
+    assert waves(classes, hosts, "100%") == [["a1", "b1", "c1"], ["a2", "b2", "c2", "a3", "b3", "c3", "b4"]]
+    assert waves(classes, hosts, "2", canaries=["b3"]) == [["a1", "c1", "b3"], ["b1", "a2"], ["b2", "c2"],
+                                                           ["a3", "c3"], ["b4"]]
+    with pytest.raises(ValueError, match="'quarter'"):
+        waves(classes, hosts, "1,quarter")
+
+
+def test_max_fail_by_hand():
+    assert not max_fail_exceeded(0, 3, 0)
+    assert max_fail_exceeded(1, 3, 0)
+    assert not max_fail_exceeded(1, 4, 25) and max_fail_exceeded(2, 4, 25)
+    assert max_fail_exceeded(3, 3, 100)  # a wave where every host failed stops in any case

@@ -32,6 +32,8 @@ _REBUILD_CAUSES = (
     re.compile(r"INT8 calibration file not specified\. Trying FP16 mode\."),
     re.compile(r"INT8 not supported by platform\. Trying FP16 mode\."),
     re.compile(r"Backend has maxBatchSize \d+ whereas \d+ has been requested"),
+    re.compile(r"deserialize backend context from engine from file :\S+ failed, try rebuild"),
+    re.compile(r"failed to match config params, trying rebuild"),
 )
 _SERIALIZED = re.compile(r"serialize cuda engine to file: (\S+) successfully")
 _PERF_HEADER = re.compile(r"\*\*PERF:\s+FPS 0 \(Avg\)")
