@@ -180,6 +180,14 @@ def test_unknown_source_and_sink_are_refused():
 # --- secrets --------------------------------------------------------------------------------
 
 
+def test_camera_credentials_are_escaped_into_the_uri():
+    v = {"nx1": {"y7_sources": [{"uri": "rtsp://10.1.1.5:554/ch1", "username": "ops@site", "password": "p/w:@ %"}]}}
+    p = plan_push(manifest(), files(), {"nx1": XAVIER}, v, OPTS).hosts["nx1"]
+    uri = keyfile(p.rendered[1].content)["source0"]["uri"]
+    assert uri == "rtsp://ops%40site:p%2Fw%3A%40%20%25@10.1.1.5:554/ch1"  # RFC 3986 userinfo, by hand
+    assert {"p/w:@ %", "p%2Fw%3A%40%20%25"} <= set(p.secrets)  # masked in either form
+
+
 def test_broker_and_camera_secrets_go_to_0600_files_and_never_into_json_or_repr():
     v = {"nx1": {"y7_sources": [{"uri": "rtsp://cam1.site-b/stream1", "username": "viewer",
                                  "password": "cam-pass-771"}],

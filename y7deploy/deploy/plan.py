@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from urllib.parse import quote
 
 from y7deploy.deploy import engine as eng
 from y7deploy.deploy import parser
@@ -252,7 +253,7 @@ def _source_secrets(sources: Sequence[Any]) -> list[str]:
     found = []
     for src in sources:
         if isinstance(src, Mapping) and src.get("password"):
-            found.append(str(src["password"]))
+            found += [str(src["password"]), quote(str(src["password"]), safe="")]  # as typed, as in the URI
         uri = str(src.get("uri", "") if isinstance(src, Mapping) else src)
         match = re.match(r"^[a-z]+://[^/@:]*:([^/@]+)@", uri)
         if match:
