@@ -69,7 +69,8 @@ def test_release_bundles_are_readable_without_torch() -> None:
 
 def test_a_push_side_process_loads_no_torch() -> None:
     """Importing the fleet and the CLI must not pull torch in: the core install has none."""
-    code = ("import sys, y7deploy.cli, y7deploy.release, y7deploy.fleet.runner, y7deploy.fleet.inventory;"
+    code = ("import sys, y7deploy.cli, y7deploy.release, y7deploy.fleet.runner, y7deploy.fleet.inventory,"
+            " y7deploy.deploy.plan, y7deploy.deploy.health, y7deploy.deploy.ledger, y7deploy.deploy.state;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'cv2', 'numpy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
