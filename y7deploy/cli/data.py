@@ -35,7 +35,8 @@ def import_cmd(src: Path, out: Path, val_fraction: float, seed: int, resplit: bo
     from y7deploy.data.cvat import import_dataset
 
     result = import_dataset(src, out, val_fraction=val_fraction, seed=seed, strict=strict, resplit=resplit)
-    line_problems = [p for p in result.problems if p not in result.skipped and p not in result.missing]
+    named = set(result.skipped + result.missing)
+    line_problems = [p for p in result.problems if p not in named]
     _print_problems(line_problems, result.scan.summary)
     for problem in result.skipped + result.missing:
         click.echo(f"not imported: {problem}", err=True)
