@@ -72,10 +72,10 @@ def test_wave_list_last_item_repeats_and_a_fully_failed_wave_stops(fleet, tmp_pa
 
 
 def test_serial_percent_batches_in_order(fleet, tmp_path):
-    run = fleet.play(kit.wave_book(tmp_path, '"50%"'), "-e", '{"fail_hosts": []}')
+    run = fleet.play(kit.wave_book(tmp_path, '"50%"'), "-e", '{"fail_hosts": []}', "--json")
     assert run.exit_code == 0
-    marks = [line for line in run.output.splitlines() if line.startswith("TASK [mark]")]
-    assert len(marks) == 2  # two waves of two
+    waves = [list(task["hosts"]) for task in run.json["plays"][0]["tasks"] if task["name"] == "mark"]
+    assert waves == [["jetson01", "jetson02"], ["jetson03", "jetson04"]]
 
 
 def test_any_errors_fatal_stops_everyone(fleet, tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,32 +29,11 @@ def reached(fleet) -> dict[str, tuple[bool, bool]]:
     return {h: (fleet.exists(h, "/tmp/y7t"), fleet.exists(h, "/tmp/y7t/handler")) for h in fleet.hosts}
 
 
-def ansible_playbook(inventory: str, book: Path, extra: str) -> kit.Run:
-    env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": "auto_silent", "LC_ALL": "C.UTF-8",
-           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(book),
-                           "-e", extra, "-f", "10"], capture_output=True, text=True, env=env)
-    return kit.Run(proc.returncode, proc.stdout, proc.stderr)
-
-
-def both_tools(lab, tmp_path, book: Path, extra_vars: str, look) -> tuple[kit.Run, kit.Run]:
-    """Run `book` by ansible-playbook, then (hosts cleaned) by y7deploy; same recap, same hosts."""
-    with kit.session(lab, tmp_path) as fleet:
-        oracle = ansible_playbook(fleet.inventory, book, extra_vars)
-        assert "PLAY RECAP" in oracle.output, oracle.output + oracle.stderr
-        oracle_seen = look(fleet)
-        fleet.clean()
-        ours = fleet.play(str(book), "-e", extra_vars)
-        assert ours.recap() == oracle.recap(), ours.output + "\n---- ansible:\n" + oracle.output
-        assert look(fleet) == oracle_seen
-    return oracle, ours
-
-
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_same_recap_and_same_hosts_reached_as_ansible(lab, tmp_path, scenario):
     serial, extra, failing = SCENARIOS[scenario]
     book = kit.wave_book(tmp_path, serial, extra)
-    oracle, ours = both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": failing}), reached)
+    oracle, ours = kit.both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": failing}), reached)
     # ansible-playbook exits 2 for failed hosts; ours says 3, or 4 when the rollout stopped early
     assert (ours.exit_code == 0) == (oracle.exit_code == 0)
 
@@ -75,14 +52,14 @@ def test_what_one_tool_deployed_the_other_sees_as_done(lab, tmp_path):
     reset = lambda: [lab.root(h, BENCH_RESET) for h in fleet.hosts]  # noqa: E731
     try:
         reset()
-        by_ansible = ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
+        by_ansible = kit.ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
         assert by_ansible.exit_code == 0, by_ansible.output + by_ansible.stderr
         ours = fleet.play(str(BENCH_BOOK), "-e", extra)
         assert ours.exit_code == 0 and all(c["changed"] == 0 for c in ours.recap().values()), ours.output
         reset()
         ours = fleet.play(str(BENCH_BOOK), "-e", extra)
         assert all(c["changed"] == 6 for c in ours.recap().values()), ours.output  # 5 tasks + handler
-        by_ansible = ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
+        by_ansible = kit.ansible_playbook(fleet.inventory, BENCH_BOOK, extra)
         assert by_ansible.exit_code == 0
         assert all(c["changed"] == 0 for c in by_ansible.recap().values()), by_ansible.output
     finally:
@@ -124,5 +101,36 @@ def test_block_rescue_always_like_ansible(lab, tmp_path):
     book.write_text(BLOCK_BOOK)
     marks = ("active", "verified", "rolled-back", "recorded", "after")
     look = lambda f: {h: tuple(f.exists(h, f"/tmp/y7t/{m}") for m in marks) for h in f.hosts}  # noqa: E731
-    oracle, _ = both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": ["jetson01", "jetson02"]}), look)
+    oracle, _ = kit.both_tools(lab, tmp_path, book, json.dumps({"fail_hosts": ["jetson01", "jetson02"]}), look)
     assert oracle.recap()["jetson01"]["rescued"] == 1 and oracle.recap()["jetson02"]["failed"] == 1
+
+
+BATCH_BOOK = """
+- name: canary first
+  hosts: "jetson03,all"
+  gather_facts: false
+  serial: "50%"
+  tasks:
+    - ansible.builtin.file: {path: /tmp/y7t, state: directory}
+    - ansible.builtin.command: "false"
+      when: inventory_hostname == 'jetson01'
+    - ansible.builtin.copy:
+        dest: /tmp/y7t/batch
+        content: "{{ ansible_play_batch | join(',') }} {{ ansible_play_hosts | join(',') }} {{ play_hosts | join(',') }}"
+"""
+
+
+def test_waves_keep_the_pattern_order_and_play_batch_is_the_wave(lab, tmp_path):
+    """`canary,all` puts the canary in the first wave; ansible_play_batch is that wave's hosts
+    still standing, ansible_play_hosts the play's, as ansible-playbook has them."""
+    book = tmp_path / "batch.yml"
+    book.write_text(BATCH_BOOK)
+    seen = lambda f: {h: f.root(h, "cat /tmp/y7t/batch 2>/dev/null") for h in f.hosts}  # noqa: E731
+    oracle, ours = kit.both_tools(lab, tmp_path, book, "{}", seen)
+    assert oracle.recap()["jetson01"]["failed"] == 1
+    with kit.session(lab, tmp_path) as fleet:
+        run = fleet.play(str(book), "--json")
+        waves = [list(t["hosts"]) for t in run.json["plays"][0]["tasks"] if t["name"].startswith("file")]
+        assert waves == [["jetson03", "jetson01"], ["jetson02", "jetson04"]]
+        assert fleet.root("jetson03", "cat /tmp/y7t/batch") == "jetson03 " + ",".join(
+            ["jetson03", "jetson02", "jetson04"]) + " jetson03"

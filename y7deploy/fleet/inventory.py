@@ -198,19 +198,19 @@ class Inventory:
         return sorted(self._all_groups_of(host) - {"all"})
 
     def group_hosts(self, group: str) -> list[str]:
-        """All hosts of a group and its descendant groups, in inventory order."""
-        members: set[str] = set()
-        todo, seen = [group], set()
-        while todo:
-            g = todo.pop()
-            if g in seen:
-                continue
-            seen.add(g)
-            members.update(self.groups[g].hosts)
-            todo.extend(self.groups[g].children)
-        if group == "all":
-            return list(self.hosts)
-        return [h for h in self.hosts if h in members]
+        """All hosts of a group and its descendant groups, in Ansible's order (Group.get_hosts):
+        the group's own hosts, then its children's, then theirs, level by level, each group's
+        hosts in the order they were added. (Ansible walks a level in set order, which for a
+        tree deeper than one level of groups-with-children is not even stable between its own
+        runs; here a level keeps the order its groups were found in.)"""
+        ordered, level = [group], [group]
+        seen = {group}
+        while level:
+            below = [c for g in level for c in self.groups[g].children]
+            level = [c for c in dict.fromkeys(below) if c not in seen]
+            seen.update(level)
+            ordered += level
+        return list(dict.fromkeys(h for g in ordered for h in self.groups[g].hosts))
 
     def _sorted_groups(self, names: Iterable[str]) -> list[Group]:
         return sorted((self.groups[n] for n in names), key=lambda g: (g.depth, g.priority, g.name))

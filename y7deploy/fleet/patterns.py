@@ -10,7 +10,7 @@ Unlike Ansible, which warns and runs on nothing, a term that matches no host
 or group is an error (strict=True): a typo in `--limit` must never silently
 target zero hosts or, worse, a different set.
 
-    select_hosts(inventory, pattern, strict=True) -> list[str]   (inventory order)
+    select_hosts(inventory, pattern, strict=True) -> list[str]   (the pattern's order, as Ansible)
     split_pattern(pattern) -> list[str]
 """
 
@@ -42,7 +42,8 @@ def split_pattern(pattern: str | list[str]) -> list[str]:
 
 
 def select_hosts(inventory: Inventory, pattern: str | list[str], *, strict: bool = True) -> list[str]:
-    """Names of the hosts the pattern selects, in inventory order.
+    """Names of the hosts the pattern selects, in Ansible's order: term by term as written
+    (`canary,all` puts the canary first), a group's hosts as Inventory.group_hosts gives them.
 
     strict: a term matching nothing raises UserError (exit 2), naming the term.
     """
@@ -62,8 +63,7 @@ def select_hosts(inventory: Inventory, pattern: str | list[str], *, strict: bool
     for term in exclude:
         drop = set(_match(inventory, term, strict))
         selected = {h: None for h in selected if h not in drop}
-    order = {h: i for i, h in enumerate(inventory.hosts)}
-    return sorted(selected, key=order.__getitem__)
+    return list(selected)
 
 
 def _read_pattern_file(term: str) -> list[str]:
@@ -77,7 +77,7 @@ def _read_pattern_file(term: str) -> list[str]:
 def _match(inventory: Inventory, term: str, strict: bool) -> list[str]:
     """Hosts of one term; a group's hosts (with its children), else hosts by name."""
     if term in ("all", "*"):
-        return list(inventory.hosts)
+        return inventory.group_hosts("all")
     if term in inventory.hosts and term not in inventory.groups:
         return [term]
     subscript = None
