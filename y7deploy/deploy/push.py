@@ -14,9 +14,10 @@ from typing import Any
 
 from y7deploy.deploy import plan as planning
 from y7deploy.deploy import state as dstate
-from y7deploy.deploy.activate import Target, activate
+from y7deploy.deploy.activate import Target, activate, confirm_window
 from y7deploy.deploy.rollout import (
-    Device, HostReport, Report, Request, apply_outcome, back_target, doc, host_vars, read_devices, recorded,
+    Device, HostReport, Report, Request, apply_outcome, back_target, doc, gate_deadline, host_vars, read_devices,
+    recorded,
 )
 from y7deploy.deploy.steps import Fleet
 from y7deploy.deploy.view import NullView
@@ -133,7 +134,7 @@ def _rollout(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], repo
             report.hosts[host].wave = number
         staged = _stage(fleet, plan, wave, engines, report)
         if staged:
-            targets = {h: _target(plan.hosts[h], devices[h], run_id) for h in staged}
+            targets = {h: _target(plan.hosts[h], devices[h], run_id, host_vars(fleet, h)) for h in staged}
             for host, outcome in activate(fleet, targets, run_id,
                                           on_gate=lambda h, v: view.host(h, fps=_fps(v), note=v.reason[:80])).items():
                 apply_outcome(report.hosts[host], outcome)
@@ -234,20 +235,17 @@ def _fetch_engine(fleet: Fleet, host: str, p: planning.HostPlan) -> str:
     return str(local)
 
 
-def _target(p: planning.HostPlan, device: Device, run_id: str) -> Target:
+def _target(p: planning.HostPlan, device: Device, run_id: str, hv: dict[str, Any]) -> Target:
     now = time.time()
-    deadline = max(p.commit_deadline_s, _gate_deadline(p) + 30)
+    gate_s = gate_deadline(hv, p.health_window_s, p.perf_interval_s)
+    deadline = confirm_window(p.commit_deadline_s, gate_s)
     switched = dstate.switched(device.state, p.release, run_id, p.engine_key, now + deadline, now)
     reverted = dstate.rolled_back(switched, run_id, now, "the switch was not committed", device.state.engine_key)
     return Target(release=p.release, root=p.root, switch_doc=doc(switched), revert_doc=doc(reverted),
                   commit_doc=doc(dstate.committed(switched, run_id, now)), engine_path=p.engine_path,
                   min_fps=p.min_fps, window_s=p.health_window_s, streams=p.n_streams,
-                  perf_interval_s=p.perf_interval_s, gate_deadline_s=_gate_deadline(p),
+                  perf_interval_s=p.perf_interval_s, gate_deadline_s=gate_s,
                   commit_deadline_s=int(deadline), keep_releases=p.keep_releases)
-
-
-def _gate_deadline(p: planning.HostPlan) -> float:
-    return p.health_window_s + 2 * p.perf_interval_s + 60.0
 
 
 def _revert_run(fleet: Fleet, hosts: list[str], devices: dict[str, Device], run_id: str, report: Report,

@@ -51,7 +51,7 @@ def rollback(req: Request, to: str | None = None, view: NullView | None = None) 
             else:
                 goals[host] = goal
                 report.hosts[host] = HostReport(host, "untouched", "", device.current, goal,
-                                                device.state.engine_key)
+                                                (device.raw.get("release_engines") or {}).get(goal))
         if report.refusals or req.check or not goals:
             for host in goals:
                 report.hosts[host].result = "would_change" if req.check and not report.refusals else "untouched"

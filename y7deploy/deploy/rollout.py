@@ -170,7 +170,7 @@ def gate_settings(host_vars: dict[str, Any]) -> dict[str, Any]:
 def gate_deadline(host_vars: dict[str, Any], window_s: float, interval_s: float) -> float:
     """`health_deadline` (per class, from group vars) or the window plus start-up slack."""
     value = host_vars.get("health_deadline")
-    return float(value) if value is not None else window_s + 2 * interval_s + 60.0
+    return float(value) if value is not None else window_s + 2 * interval_s + 30.0
 
 
 def back_target(host: str, device: Device, to: str, run_id: str, host_vars: dict[str, Any],
@@ -178,7 +178,11 @@ def back_target(host: str, device: Device, to: str, run_id: str, host_vars: dict
     """A commit-confirmed switch of a committed host to the kept release `to` (a rollback)."""
     now = time.time()
     g = gate_settings(host_vars)
-    switched = dstate.switched(device.state, to, run_id, None, now + g["commit_deadline_s"], now)
+    from y7deploy.deploy.activate import confirm_window
+
+    deadline = confirm_window(g["commit_deadline_s"], g["gate_deadline_s"])
+    key = (device.raw.get("release_engines") or {}).get(to) or None
+    switched = dstate.switched(device.state, to, run_id, key, now + deadline, now)
     final = dataclasses.replace(dstate.committed(switched, run_id, now, reason), state="rolled_back")
     return Target(release=to, root=root, switch_doc=doc(switched), revert_doc=doc(device.state),
                   commit_doc=doc(final), engine_path=None, **{k: g[k] for k in (

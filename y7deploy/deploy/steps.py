@@ -9,6 +9,8 @@ its status (ok, changed, failed, unreachable) and what each task said.
 from __future__ import annotations
 
 import json
+import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +20,27 @@ from typing import Any, Callable
 from y7deploy.fleet.runner import RunOptions, Runner, Unreachable, ssh_connector
 
 ROOT = "/opt/y7deploy"
+LEASE_S = 30
+
+# argv: lock file, seconds to wait for it, lease. Prints Y7LOCKED once held; holds it until
+# stdin ends or stays silent for a whole lease.
+LOCK_HOLDER = """
+import fcntl, os, select, sys, time
+path, wait, lease = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+f = open(path, "a")
+give_up = time.monotonic() + wait
+while True:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        break
+    except OSError:
+        if time.monotonic() > give_up:
+            sys.exit(75)
+        time.sleep(0.2)
+print("Y7LOCKED", flush=True)
+while select.select([0], [], [], lease)[0] and os.read(0, 4096):
+    pass
+"""
 
 
 def playbook_path(name: str) -> Path:
@@ -102,6 +125,102 @@ class Fleet:
         self.on_task = on_task
         self.conns: dict[str, Any] = {}
         self.locks: dict[str, Any] = {}
+        self._beat: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def _connect(self, name: str, host_vars: dict[str, Any]) -> Any:
+        if name not in self.conns:
+            self.conns[name] = _Kept(self.connect(name, host_vars))
+        return self.conns[name]
+
+    def step(self, playbook: str, tag: str, hosts: list[str], plan: dict[str, Any] | None = None,
+             check: bool = False, diff: bool = False) -> dict[str, HostStep]:
+        """Run the play tagged `tag` of `playbook` on `hosts`; every host's outcome."""
+        from y7deploy.fleet.playbook import load_playbook
+
+        if not hosts:
+            return {}
+        extra = dict(self.options.extra_vars)
+        extra["y7_plan"] = plan or {}
+        options = RunOptions(check=check, diff=diff, limit=",".join(hosts), tags={tag},
+                             forks=self.options.forks, extra_vars=extra,
+                             become_password=self.options.become_password,
+                             accept_new_host_keys=self.options.accept_new_host_keys)
+        collect = _Collect(self.on_task)
+
+        runner = Runner(load_playbook(playbook_path(playbook)), self.inventory, options, collect,
+                        self._connect)
+        runner.prepare()
+        runner.run()
+        return {h: collect.steps.get(h, HostStep(status="skipped")) for h in hosts}
+
+    # --- the lock: held from before the first change until the rollout ends ---------------
+
+    def lock(self, hosts: list[str], timeout: float, root: str = ROOT) -> dict[str, str]:
+        """Take every host's .lock (flock); {host: "" when held, else why not (busy/unreachable)}.
+
+        The holder on the device is a small python3 process that keeps the flock while this
+        process keeps talking to it: it lets go when the channel closes (this process ended,
+        however) or when no heartbeat came for LEASE_S (the link died without a word).
+        """
+        from y7deploy.fleet.connection import run_parallel
+
+        def take(host: str) -> str:
+            conn = self._connect(host, self.inventory.host_vars(host))
+            script = f"mkdir -p {root} && exec python3 -c {shlex.quote(LOCK_HOLDER)} {root}/.lock {int(timeout)} {LEASE_S}"
+            running = conn.start(script, sudo=True)
+            chan, seen = running.chan, b""
+            deadline = time.monotonic() + timeout + 30
+            while b"Y7LOCKED" not in seen:
+                if chan.recv_ready():
+                    seen += chan.recv(4096)
+                elif chan.exit_status_ready() or chan.closed:
+                    return f"busy: another push or rollback holds {root}/.lock (waited {timeout:g} s)"
+                elif time.monotonic() > deadline:
+                    chan.close()
+                    return "lock: no answer"
+                else:
+                    time.sleep(0.05)
+            self.locks[host] = running
+            return ""
+
+        def safe(host: str) -> str:
+            try:
+                return take(host)
+            except Exception as exc:  # noqa: BLE001 - the connection layer's Unreachable and the like
+                return f"unreachable: {exc}"
+
+        taken = {h: r if isinstance(r, str) else f"unreachable: {r}"
+                 for h, r in run_parallel(hosts, safe, self.options.forks).items()}
+        if self.locks and self._beat is None:
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+            self._beat.start()
+        return taken
+
+    def _heartbeat(self) -> None:
+        while not self._closing.wait(LEASE_S / 3):
+            for running in list(self.locks.values()):
+                try:
+                    running.chan.sendall(b"\n")
+                except Exception:  # noqa: BLE001 - a dead link: the holder lets go by itself
+                    pass
+
+    def close(self) -> None:
+        pass
+
+
+class Fleet:
+    """The hosts of one rollout: their connections, locks, and the steps run on them."""
+
+    def __init__(self, inventory: Any, options: RunOptions, on_task=None):
+        self.inventory = inventory
+        self.options = options
+        self.connect = ssh_connector(inventory, options)
+        self.on_task = on_task
+        self.conns: dict[str, Any] = {}
+        self.locks: dict[str, Any] = {}
+        self._beat: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _connect(self, name: str, host_vars: dict[str, Any]) -> Any:
         if name not in self.conns:
@@ -171,6 +290,7 @@ class Fleet:
                 for h, r in run_parallel(hosts, safe, self.options.forks).items()}
 
     def close(self) -> None:
+        self._closing.set()
         for running in self.locks.values():
             try:
                 running.chan.close()
