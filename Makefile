@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch first: a plain 'torch' would pull several GB of CUDA.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[train,export,dev]'
+	$(PIP) install -q -e '.[train,export,dev,coco]'
 	@touch $@
 
 # The lab tests need root (systemd-nspawn, bridges, mounts); as another user they would all skip.

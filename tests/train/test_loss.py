@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -141,15 +144,13 @@ def test_loss_on_last_cuda_device():
 
 
 def test_equals_upstream_computelossota():
-    """Values produced by upstream's utils/loss.py ComputeLossOTA (WongKinYiu/yolov7 a207844) on CPU
-    for exactly these inputs; ours must give the same box/obj/cls terms."""
-    head = Head(3, [8, 16, 32], ANCHORS_P5)
-    loss_fn = OTALoss(Net(head), HYP)
-    g = torch.Generator().manual_seed(7)
+    """The box/obj/cls terms and the total of upstream's utils/loss.py ComputeLossOTA on the same
+    inputs, as data/upstream/loss_upstream.py computed them from a checkout of WongKinYiu/yolov7."""
+    up = json.loads((Path(__file__).parent / "data" / "upstream" / "loss.json").read_text())
+    head = Head(3, [8, 16, 32], up["anchors"])
+    loss_fn = OTALoss(Net(head), up["hyp"])
+    g = torch.Generator().manual_seed(up["seed"])
     p = [torch.randn(2, 3, 128 // s, 128 // s, 8, generator=g) for s in (8, 16, 32)]
-    t = torch.tensor([[0, 0, 0.5, 0.5, 0.3, 0.4], [0, 2, 0.2, 0.25, 0.1, 0.1], [1, 1, 0.7, 0.6, 0.5, 0.3],
-                      [1, 2, 0.3, 0.7, 0.8, 0.5], [1, 0, 0.85, 0.15, 0.05, 0.08]])
-    loss, items = loss_fn(p, t, torch.zeros(2, 3, 128, 128))
-    upstream = [0.07917322218418121, 3.0511035919189453, 0.7069200873374939, 3.8371970653533936]
-    assert items.tolist() == pytest.approx(upstream, rel=1e-5)
-    assert loss.item() == pytest.approx(7.674394130706787, rel=1e-5)
+    loss, items = loss_fn(p, torch.tensor(up["targets"]), torch.zeros(2, 3, 128, 128))
+    assert items.tolist() == pytest.approx(up["items_box_obj_cls_total"], rel=1e-5)
+    assert loss.item() == pytest.approx(up["loss"], rel=1e-5)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from y7deploy.train.metrics import (
+    IOU_THRESHOLDS,
     ConfusionMatrix,
     box_iou,
     compute_ap,
     fitness,
+    match_predictions,
     nms,
     non_max_suppression,
 )
@@ -60,19 +62,21 @@ def test_nms_per_class_and_thresholds():
 
 
 def test_ap_of_known_case():
-    """2 labels; detections TP (0.9), FP (0.8), TP (0.7, IoU 0.72).
+    """2 labels; detections TP (0.9), FP (0.8), TP (0.7, IoU 0.72), worked out as upstream's compute_ap.
 
-    At IoU 0.5..0.70 both TPs count: recall 1/2, 1/2, 1; precision 1, 1/2, 2/3.
-    COCO's 101 points: r <= 0.50 (51 points) -> 1, r in 0.51..1 (50 points) -> 2/3.
-    At IoU 0.75..0.95 the third is a FP: recall never passes 1/2 -> 51 points of 1.
+    At IoU 0.5..0.70 both TPs count: recall 1/2, 1/2, 1; precision 1, 1/2, 2/3. With the
+    sentinels recall (0, .5, .5, 1, 1.01) / envelope (1, 1, 2/3, 2/3, 0), the 101 points are
+    1 below recall 0.5 and 2/3 from 0.5 on; the trapezoid sum is (49 + (1 + 2/3) / 2 + 50 * 2/3) / 100.
+    At IoU 0.75..0.95 the third is a FP: recall (0, .5, .5, .5, .51), envelope (1, 1, 1/2, 1/3, 0):
+    (49 + (1 + 1/3) / 2 + (1/3) / 2) / 100.
     """
     stats = DetectionStats(nc=1)
     labels = torch.tensor([[0, 0.0, 0, 10, 10], [0, 100.0, 100, 110, 110]])
     dets = torch.tensor([det(0, 0, 10, 10, 0.9), det(50, 50, 60, 60, 0.8), det(100, 100, 110, 107.2, 0.7)])
     stats.add(dets, labels)
     r = stats.result()
-    ap_full = (51 * 1.0 + 50 * (2 / 3)) / 101
-    ap_half = 51 / 101
+    ap_full = (49 + (1 + 2 / 3) / 2 + 50 * 2 / 3) / 100
+    ap_half = (49 + (1 + 1 / 3) / 2 + (1 / 3) / 2) / 100
     assert r.ap[0, 0] == pytest.approx(ap_full)
     assert r.map50 == pytest.approx(ap_full)
     # IoU thresholds 0.50, 0.55, 0.60, 0.65, 0.70 pass 0.72; 0.75 .. 0.95 do not
@@ -84,23 +88,52 @@ def test_ap_of_known_case():
 
 
 def test_ap_two_classes_and_missed_label():
-    """Class 0 found perfectly (AP 1); class 1 has 2 labels, one found (AP 51/101); mAP their mean."""
+    """Class 0: TP then FP -> recall (0, 1, 1, 1.01), envelope (1, 1, 1/2, 0): the point at recall 1
+    already takes the 1/2, so AP is (99 + 3/4) / 100, not 1 (upstream's quirk, kept).
+    Class 1: 2 labels, one found -> recall (0, .5, .51), envelope (1, 1, 0): (50 + 1/2) / 100."""
     stats = DetectionStats(nc=2)
     stats.add(torch.tensor([det(0, 0, 10, 10, 0.9, 0)]), torch.tensor([[0, 0.0, 0, 10, 10]]))
     stats.add(torch.tensor([det(0, 0, 10, 10, 0.6, 1), det(0, 0, 10, 10, 0.5, 0)]),
               torch.tensor([[1, 0.0, 0, 10, 10], [1, 30.0, 30, 40, 40]]))
     r = stats.result()
     assert r.classes.tolist() == [0, 1]
-    # class 0: TP 0.9 then FP 0.5 -> envelope 1 up to recall 1 -> AP 1
-    assert r.ap[:, 0].tolist() == pytest.approx([1.0, 51 / 101])
-    assert r.map50 == pytest.approx((1.0 + 51 / 101) / 2)
+    assert r.ap[:, 0].tolist() == pytest.approx([0.9975, 0.505])
+    assert r.map50 == pytest.approx((0.9975 + 0.505) / 2)
     assert r.n_labels.tolist() == [1, 2]
 
 
+def test_a_detection_takes_its_best_label_even_if_taken():
+    """test.py's rule, not COCO's: d1 (0.9) takes label B, its best (IoU 90/110); d2 (0.8) also has B
+    as its best (88/112) and finds it taken, so it is a false positive although it overlaps A by
+    72/128 > 0.5 (COCO's matcher would give it A). d1 is scored at every threshold by its IoU 0.818."""
+    labels = torch.tensor([[0, 0.0, 0, 10, 10], [0, 4.0, 0, 14, 10]])  # A, B
+    dets = torch.tensor([det(3, 0, 13, 10, 0.9), det(2.8, 0, 12.8, 10, 0.8)])
+    ious = box_iou(dets[:, :4], labels[:, 1:])
+    assert ious.flatten().tolist() == pytest.approx([70 / 130, 90 / 110, 72 / 128, 88 / 112])
+    correct = match_predictions(dets, labels, IOU_THRESHOLDS)
+    assert correct[0].tolist() == [90 / 110 > t for t in IOU_THRESHOLDS.tolist()]
+    assert correct[0].sum() == 7  # 0.50 .. 0.80
+    assert not correct[1].any()
+
+
+def test_iou_exactly_at_threshold_is_not_a_match():
+    """test.py compares IoU > threshold, so IoU 0.5 exactly misses at 0.5."""
+    labels = torch.tensor([[0, 0.0, 0, 10, 20]])
+    dets = torch.tensor([det(0, 0, 10, 10, 0.9)])
+    assert box_iou(dets[:, :4], labels[:, 1:]).item() == pytest.approx(0.5)
+    assert not match_predictions(dets, labels, IOU_THRESHOLDS).any()
+
+
+def test_no_true_positive_at_all_scores_zero():
+    stats = DetectionStats(nc=1)
+    stats.add(torch.tensor([det(50, 50, 60, 60, 0.9)]), torch.tensor([[0, 0.0, 0, 10, 10]]))
+    r = stats.result()
+    assert r.map50 == 0 and r.map == 0 and r.mp == 0 and r.mr == 0
+
+
 def test_compute_ap_edges():
-    assert compute_ap(np.array([]), np.array([])) == 0.0
-    assert compute_ap(np.array([1.0]), np.array([1.0])) == pytest.approx(1.0)
-    assert compute_ap(np.array([0.0]), np.array([0.0])) == pytest.approx(0.0)
+    assert compute_ap(np.array([1.0]), np.array([1.0]))[0] == pytest.approx(1.0)
+    assert compute_ap(np.array([0.0]), np.array([0.0]))[0] == pytest.approx(0.0)
 
 
 def test_confusion_matrix():

@@ -112,39 +112,43 @@ def non_max_suppression(
 def match_predictions(detections: torch.Tensor, labels: torch.Tensor, iouv: torch.Tensor) -> torch.Tensor:
     """Which detections [n,6] are true positives at each IoU threshold, given labels [m,5] (cls, xyxy).
 
-    Each label is matched at most once, to the highest-IoU detection of its class.
+    Upstream test.py's rule: per class, detections in confidence order (NMS order) each take
+    their best-IoU label of that class; the first to take a label above iouv[0] keeps it and is
+    scored at every threshold by that one IoU (IoU > threshold); later ones find it taken.
     """
     correct = torch.zeros(detections.shape[0], iouv.numel(), dtype=torch.bool, device=detections.device)
     if not labels.shape[0] or not detections.shape[0]:
         return correct
-    iou = box_iou(labels[:, 1:], detections[:, :4])
-    same_class = labels[:, 0:1] == detections[:, 5]
-    for k, thr in enumerate(iouv.tolist()):
-        li, di = torch.where((iou >= thr) & same_class)
-        if not li.numel():
+    iouv = iouv.to(detections.device)
+    for cls in torch.unique(labels[:, 0]):
+        ti = (labels[:, 0] == cls).nonzero().view(-1)
+        pi = (detections[:, 5] == cls).nonzero().view(-1)
+        if not pi.numel():
             continue
-        m = torch.stack((li, di, iou[li, di]), 1).cpu().numpy()
-        m = m[m[:, 2].argsort()[::-1]]
-        m = m[np.unique(m[:, 1], return_index=True)[1]]  # one label per detection
-        m = m[m[:, 2].argsort()[::-1]]
-        m = m[np.unique(m[:, 0], return_index=True)[1]]  # one detection per label
-        correct[torch.as_tensor(m[:, 1], dtype=torch.long, device=detections.device), k] = True
+        ious, best = box_iou(detections[pi, :4], labels[ti, 1:]).max(1)
+        taken: set[int] = set()
+        for j in (ious > iouv[0]).nonzero().view(-1).tolist():
+            label = int(ti[best[j]])
+            if label not in taken:
+                taken.add(label)
+                correct[pi[j]] = ious[j] > iouv
     return correct
 
 
-def compute_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """COCO-style AP: mean of the interpolated precision at 101 recall points 0, 0.01, ..., 1.
+def compute_ap(recall: np.ndarray, precision: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Upstream's AP: (ap, envelope precision, recall with sentinels).
 
-    Interpolated precision at recall r is the best precision at any recall >= r (0 when
-    recall r is never reached).
+    Sentinels (recall 0 at precision 1, recall[-1] + 0.01 at precision 0), the precision
+    envelope, then the trapezoid integral of its linear interpolation at 101 recall points.
     """
-    if not len(recall):
-        return 0.0
-    envelope = np.flip(np.maximum.accumulate(np.flip(np.asarray(precision, dtype=float))))
-    points = np.linspace(0, 1, 101)
-    idx = np.searchsorted(recall, points - 1e-9, side="left")  # first detection with recall >= point
-    values = np.where(idx < len(envelope), envelope[np.minimum(idx, len(envelope) - 1)], 0.0)
-    return float(values.mean())
+    mrec = np.concatenate(([0.0], recall, [recall[-1] + 0.01]))
+    mpre = np.concatenate(([1.0], precision, [0.0]))
+    mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
+    x = np.linspace(0, 1, 101)
+    return float(_trapezoid(np.interp(x, mrec, mpre), x)), mpre, mrec
+
+
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
 
 @dataclass
@@ -185,13 +189,18 @@ def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_
     """AP at each IoU threshold per class, from all detections of a dataset.
 
     tp [n,10] bool (from match_predictions), conf [n], pred_cls [n], target_cls [m].
+    As upstream's utils/metrics.py: classes are those with labels, and a dataset without a
+    single true positive scores 0 everywhere (test.py skips the computation then).
     """
     tp = np.asarray(tp, dtype=bool).reshape(len(conf), -1)
-    order = np.argsort(-np.asarray(conf), kind="stable")
+    order = np.argsort(-np.asarray(conf))  # upstream's (unstable) sort, so ties fall the same way
     tp, conf, pred_cls = tp[order], np.asarray(conf)[order], np.asarray(pred_cls)[order]
     target_cls = np.asarray(target_cls)
     classes = np.unique(target_cls).astype(int)  # AP is defined for classes that have labels
     nc, nt = len(classes), tp.shape[1]
+    if not tp.any():
+        classes = np.zeros(0, int)
+        nc = 0
     px = np.linspace(0, 1, 1000)
     ap = np.zeros((nc, nt))
     p_at, r_at = np.zeros((nc, 1000)), np.zeros((nc, 1000))
@@ -211,9 +220,9 @@ def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_
         r_at[ci] = np.interp(-px, -conf[sel], recall[:, 0], left=0)
         p_at[ci] = np.interp(-px, -conf[sel], precision[:, 0], left=1)
         for j in range(nt):
-            ap[ci, j] = compute_ap(recall[:, j], precision[:, j])
-        env = np.flip(np.maximum.accumulate(np.flip(np.concatenate(([1.0], precision[:, 0])))))
-        py[ci] = np.interp(px, np.concatenate(([0.0], recall[:, 0])), env, right=0)
+            ap[ci, j], mpre, mrec = compute_ap(recall[:, j], precision[:, j])
+            if j == 0:
+                py[ci] = np.interp(px, mrec, mpre)
     f1 = 2 * p_at * r_at / (p_at + r_at + 1e-16)
     best = int(f1.mean(0).argmax()) if nc else 0
     return APResult(classes, p_at[:, best], r_at[:, best], f1[:, best], ap, px, py, n_labels)

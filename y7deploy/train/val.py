@@ -1,15 +1,20 @@
 """Evaluating a detector on a dataset: the numbers `val` prints and `train` records per epoch.
 
-Boxes are compared in the letterboxed image's pixels: letterboxing scales both sides
-by one factor and pads, so IoU, and with it every metric, is the same as in the
-original image.
+The metric is upstream test.py's: NMS at conf 0.001 / IoU 0.65 with several labels per box,
+boxes and labels mapped back to the original image and clipped to it, test.py's matching
+and ap_per_class's 101-point AP (see metrics.py).
+
+One difference on purpose: each image is letterboxed to its own rectangle (what test.py
+does at batch size 1), and a batch holds only images of one rectangle. test.py pads every
+image of a batch to the batch's widest aspect ratio, so its numbers move with the batch
+size when aspect ratios are mixed; these do not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import torch
@@ -26,12 +31,16 @@ from y7deploy.train.metrics import (
     xywh2xyxy,
 )
 
+if TYPE_CHECKING:
+    from y7deploy.train.coco import CocoResult
+
 
 class DetectionStats:
     """Collects, image by image, what mAP needs; `result()` turns it into an APResult."""
 
-    def __init__(self, nc: int):
+    def __init__(self, nc: int, keep_boxes: bool = False):
         self.nc = nc
+        self.boxes: list[tuple] | None = [] if keep_boxes else None  # for COCOeval
         self.confusion = ConfusionMatrix(nc)
         self._tp: list[np.ndarray] = []
         self._conf: list[np.ndarray] = []
@@ -39,9 +48,11 @@ class DetectionStats:
         self._target_cls: list[np.ndarray] = []
         self.images = 0
 
-    def add(self, detections: torch.Tensor, labels: torch.Tensor) -> None:
-        """detections [n,6] xyxy, conf, cls; labels [m,5] cls, xyxy (same pixels)."""
+    def add(self, detections: torch.Tensor, labels: torch.Tensor, image_shape: tuple[int, int] = (0, 0)) -> None:
+        """detections [n,6] xyxy, conf, cls; labels [m,5] cls, xyxy (same pixels); image (h, w)."""
         self.images += 1
+        if self.boxes is not None:
+            self.boxes.append((image_shape, detections.detach().cpu().numpy(), labels.cpu().numpy()))
         iouv = IOU_THRESHOLDS.to(detections.device)
         correct = match_predictions(detections, labels, iouv)
         self._tp.append(correct.cpu().numpy())
@@ -68,6 +79,7 @@ class ValResult:
     labels: int
     loss: list[float]  # box, obj, cls on the val set (zeros when no loss was given)
     ms_per_image: float
+    coco: "CocoResult | None" = None  # COCOeval's numbers, when asked for
 
     @property
     def map50(self) -> float:
@@ -103,6 +115,52 @@ def labels_to_pixels(targets: torch.Tensor, image_index: int, height: int, width
     return torch.cat((t[:, 1:2], xywh2xyxy(t[:, 2:6] * scale)), 1)
 
 
+def to_original(boxes: torch.Tensor, shapes) -> torch.Tensor:
+    """xyxy in letterboxed pixels -> the original image's pixels, clipped to it (in place).
+
+    `shapes` is the loader's ((h0, w0), ((gain_h, gain_w), (pad_w, pad_h))); None (a
+    mosaic) leaves the boxes as they are.
+    """
+    if shapes is None:
+        return boxes
+    (h0, w0), ((gain, _), (pad_w, pad_h)) = shapes
+    boxes[:, [0, 2]] -= pad_w
+    boxes[:, [1, 3]] -= pad_h
+    boxes[:, :4] /= gain
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clamp(0, w0)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clamp(0, h0)
+    return boxes
+
+
+def same_shape_batches(batch_of: np.ndarray, batch_shapes: np.ndarray, batch_size: int) -> list[list[int]]:
+    """Consecutive runs of images whose letterbox rectangle is the same, cut at batch_size."""
+    batches: list[list[int]] = []
+    last = None
+    for index, b in enumerate(batch_of):
+        shape = tuple(batch_shapes[b])
+        if shape != last or len(batches[-1]) >= batch_size:
+            batches.append([])
+            last = shape
+        batches[-1].append(index)
+    return batches
+
+
+def create_val_loader(paths, img_size: int, batch_size: int, stride: int, workers: int = 0,
+                      nc: int | None = None):
+    """(loader, dataset) over the val images: each its own rectangle, batches of one rectangle."""
+    from torch.utils.data import DataLoader
+
+    from y7deploy.data.dataset import YoloDataset, collate_fn
+
+    # rect with a batch of one: every image gets test.py's rectangle for itself
+    dataset = YoloDataset(paths, img_size, 1, stride, augment=False, rect=True, pad=0.5, nc=nc)
+    batches = same_shape_batches(dataset.batch, dataset.batch_shapes, max(batch_size, 1))
+    workers = max(0, min(workers, len(batches) - 1))
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate_fn,
+                        persistent_workers=workers > 0)
+    return loader, dataset
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -114,16 +172,17 @@ def evaluate(
     compute_loss: Callable | None = None,
     half: bool = False,
     plots_dir: Path | None = None,
+    coco: bool = False,
 ) -> ValResult:
     """Run the model over (imgs uint8, targets, paths, shapes) batches and score it."""
     import time
 
     was_training = model.training
     model.eval()
-    stats = DetectionStats(len(names))
+    stats = DetectionStats(len(names), keep_boxes=coco)
     loss = torch.zeros(3, device=device)
     elapsed, n_labels = 0.0, 0
-    for bi, (imgs, targets, _paths, _shapes) in enumerate(batches):
+    for bi, (imgs, targets, _paths, shapes) in enumerate(batches):
         imgs = imgs.to(device, non_blocking=True)
         imgs = (imgs.half() if half else imgs.float()) / 255.0
         targets = targets.to(device)
@@ -137,9 +196,10 @@ def evaluate(
         for si, det in enumerate(dets):
             labels = labels_to_pixels(targets, si, h, w)
             n_labels += labels.shape[0]
-            det[:, 0:4:2] = det[:, 0:4:2].clamp(0, w)
-            det[:, 1:4:2] = det[:, 1:4:2].clamp(0, h)
-            stats.add(det, labels)
+            native = det.clone()
+            to_original(native[:, :4], shapes[si])
+            to_original(labels[:, 1:5], shapes[si])
+            stats.add(native, labels, shapes[si][0] if shapes[si] is not None else (h, w))
         if plots_dir is not None and bi < 2:
             from y7deploy.train.plots import plot_batch, targets_to_rows
 
@@ -151,6 +211,10 @@ def evaluate(
     nb = max(bi + 1, 1) if stats.images else 1
     result = ValResult(ap, list(names), stats.confusion, stats.images, n_labels,
                        (loss / nb).tolist(), 1000 * elapsed / max(stats.images, 1))
+    if coco:
+        from y7deploy.train.coco import coco_evaluate
+
+        result.coco = coco_evaluate(stats.boxes, len(names))
     if plots_dir is not None:
         from y7deploy.train.plots import plot_confusion_matrix, plot_pr_curve
 
@@ -166,10 +230,10 @@ def dets_to_targets(dets: list[torch.Tensor]) -> torch.Tensor:
 
 
 def validate(data_yaml: str, weights: str, img_size: int = 640, batch_size: int = 32, device: str = "",
-             conf_thres: float = 0.001, iou_thres: float = 0.65, workers: int = 2) -> ValResult:
+             conf_thres: float = 0.001, iou_thres: float = 0.65, workers: int = 2, coco: bool = False) -> ValResult:
     """`y7deploy val`: load a checkpoint and score it on the data yaml's val split."""
     from y7deploy.data.config import load_data_config
-    from y7deploy.data.dataset import check_img_size, create_dataloader
+    from y7deploy.data.dataset import check_img_size
     from y7deploy.errors import UserError
     from y7deploy.train.checkpoints import load_model
     from y7deploy.train.device import select_device
@@ -183,6 +247,5 @@ def validate(data_yaml: str, weights: str, img_size: int = 640, batch_size: int 
     model = model.float().to(dev).eval()
     stride = max(int(model.model[-1].stride.max()), 32)
     check_img_size(img_size, stride)
-    loader, _ = create_dataloader(list(data.val), img_size, batch_size, stride, augment=False, rect=True,
-                                  pad=0.5, workers=workers, nc=data.nc)
-    return evaluate(model, loader, list(data.names), dev, conf_thres=conf_thres, iou_thres=iou_thres)
+    loader, _ = create_val_loader(list(data.val), img_size, batch_size, stride, workers=workers, nc=data.nc)
+    return evaluate(model, loader, list(data.names), dev, conf_thres=conf_thres, iou_thres=iou_thres, coco=coco)
