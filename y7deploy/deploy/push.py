@@ -96,7 +96,7 @@ def _plan(bundle: Any, devices: dict[str, Device], fleet: Fleet, precision: str 
 
 def _check(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], report: Report, diff: bool) -> None:
     """What each host would get: bytes uploaded, engine built or copied, configs (diffs), restart."""
-    stage = {h: p.to_vars() for h, p in plan.hosts.items()}
+    stage = {h: _stage_vars(p) for h, p in plan.hosts.items()}
     for host, step in fleet.step("push.yml", "stage", list(plan.hosts), stage, check=True, diff=diff).items():
         files = step.tasks.get("release files and configs", {})
         engine = step.tasks.get("engine", {})
@@ -200,7 +200,7 @@ def _stage(fleet: Fleet, plan: planning.Plan, wave: list[str], engines: dict[str
     stage = {}
     for host in wave:
         p = plan.hosts[host]
-        stage[host] = p.to_vars()
+        stage[host] = _stage_vars(p)
         if p.device_class in engines:
             stage[host]["engine"]["src"] = engines[p.device_class]
     ready = []
@@ -221,6 +221,14 @@ def _stage(fleet: Fleet, plan: planning.Plan, wave: list[str], engines: dict[str
         if p.device_class not in engines and others_left:
             engines[p.device_class] = _fetch_engine(fleet, host, p)
     return ready
+
+
+def _stage_vars(p: planning.HostPlan) -> dict[str, Any]:
+    """push.yml's `p`. The engine key travels as `name`: a variable called key is taken for
+    a secret by the runner's redactor, which would mask every engine path in the output."""
+    out = p.to_vars()
+    out["engine"] = {("name" if k == "key" else k): v for k, v in out["engine"].items()}
+    return out
 
 
 def _fetch_engine(fleet: Fleet, host: str, p: planning.HostPlan) -> str:

@@ -97,7 +97,8 @@ class _Collect:
         if status in rank and rank.index(status) > rank.index(step.status):
             step.status = status
         if status in ("failed", "unreachable") and not step.msg:
-            step.msg = f"{self.task}: {result.get('msg') or result.get('stderr') or status}"
+            said = str(result.get("stderr") or "").strip().splitlines()
+            step.msg = f"{self.task}: {result.get('msg') or status}" + (f" ({said[-1][-200:]})" if said else "")
         if self.on_task:
             self.on_task(host, self.task, status, result)
 

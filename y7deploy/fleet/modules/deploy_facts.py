@@ -31,6 +31,7 @@ echo "release_engines=$(for r in releases/*/config_infer_primary.txt; do [ -f "$
 echo "state_json=$(base64 -w0 < state.json 2>/dev/null)"
 }}
 systemctl show {unit} -p {props} 2>/dev/null | sed 's/^/unit./'
+echo "rootfree=$(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
 echo "now=$(date +%s.%N)"
 true
 """
@@ -43,6 +44,11 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
     if rc != 0 and not out:
         return failed(f"fact gathering failed: {err.strip()}")
     found = jetson_facts.parse(out)
+    # The space that matters is where releases and engines go: the y7deploy root's file
+    # system (its own mount on some devices), or /opt's while the root does not exist.
+    for line in out.rpartition("@@y7state\n")[2].splitlines():
+        if line.startswith("rootfree=") and line[9:].strip().isdigit():
+            found["disk_free_opt_mb"] = int(line[9:]) // 1024
     return {"changed": False, "ansible_facts": {"jetson": found, "y7": parse_state(out.rpartition("@@y7state\n")[2])}}
 
 

@@ -1,4 +1,4 @@
-"""trt_engine: a TensorRT engine at engines/<KEY>.engine, built on the host or taken from a
+"""trt_engine: a TensorRT engine at engines/<KEY>.engine (`name`: KEY), built on the host or taken from a
 host of the same device class, never rebuilt while the key is present.
 
 - present: nothing to do (one round trip).
@@ -18,16 +18,16 @@ from typing import Any
 from y7deploy.fleet.modules.base import ModuleContext, Spec, failed, q
 
 SPEC = Spec(
-    args={"key": "str", "engines_dir": "str", "argv": "list", "tmp": "str", "timeout": "int",
-          "engine_src": "str", "trtexec": "str", "owner": "str"},
-    required=("key", "engines_dir", "argv", "tmp"),
+    args={"name": "str", "engines_dir": "str", "argv": "list", "tmp": "str", "timeout": "int",
+          "engine_src": "str", "trtexec": "str"},
+    required=("name", "engines_dir", "argv", "tmp"),
 )
 
 PASSED = "&&&& PASSED TensorRT.trtexec"
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
-    key, folder = args["key"], args["engines_dir"].rstrip("/")
+    key, folder = args["name"], args["engines_dir"].rstrip("/")
     final, log = f"{folder}/{key}.engine", f"{folder}/{key}.log"
     rc, out, _ = ctx.run(f"[ -s {q(final)} ] && echo present; true")
     if "present" in out:
@@ -67,7 +67,7 @@ def _take_copy(ctx: ModuleContext, args: dict[str, Any], source: str, final: str
 
 
 def _build(ctx: ModuleContext, args: dict[str, Any], final: str, log: str) -> dict[str, Any]:
-    key, tmp = args["key"], args["tmp"]
+    key, tmp = args["name"], args["tmp"]
     limit = int(args.get("timeout") or 3600)
     argv = " ".join(q(a) for a in args["argv"])
     # The log goes to a temp name first so a present <KEY>.log always belongs to a finished run.
@@ -76,7 +76,7 @@ def _build(ctx: ModuleContext, args: dict[str, Any], final: str, log: str) -> di
         f"mv -f -- {q(log + '.tmp')} {q(log)}; "
         f"if [ $rc -eq 0 ] && grep -q {q(PASSED)} {q(log)} && [ -s {q(tmp)} ]; then "
         f"mv -f -- {q(tmp)} {q(final)} && echo built; else rm -f -- {q(tmp)}; echo rc=$rc; "
-        f"grep -E 'ERROR|FAILED|rror' {q(log)} | tail -n 3; fi"
+        f"grep -E '\\[E\\]|ERROR' {q(log)} | head -n 1; fi"
     )
     start = time.monotonic()
     rc, out, err = ctx.run(script, timeout=limit + 60)
