@@ -70,72 +70,27 @@ def randomized():
     return randomize
 
 
-# --------------------------------------------------------------------------- upstream-form pickles
-# Upstream checkpoints pickle objects of models.yolo.Model, models.common.Conv, ... . We make
-# such files without upstream's code: throwaway modules named models.common / models.yolo with
-# classes of those names, our module objects re-classed onto them, upstream's extra attributes
-# added, then torch.save. The modules are removed again before anything is loaded.
-
-_UPSTREAM_YOLO = ("Model", "Detect", "IDetect", "IAuxDetect")
-
-
-def _write_fake_upstream(root):
-    from y7deploy.model import yolo
-
-    pkg = root / "models"
-    pkg.mkdir(parents=True, exist_ok=True)
-    (pkg / "__init__.py").write_text("")
-    common = [n for n in yolo.MODULES if not n.startswith("nn.") and n not in _UPSTREAM_YOLO]
-    body = "import torch.nn as nn\n\n" + "".join(f"class {n}(nn.Module):\n    pass\n\n" for n in common)
-    (pkg / "common.py").write_text(body)
-    (pkg / "yolo.py").write_text(
-        "import torch.nn as nn\n\n" + "".join(f"class {n}(nn.Module):\n    pass\n\n" for n in _UPSTREAM_YOLO))
-
-
-def as_upstream_object(model, fake_modules, yaml_file="yolov7-tiny.yaml"):
-    """A half-precision copy of ``model`` whose classes are upstream's (models.common.Conv...)
-    carrying the attributes upstream's objects have beyond ours."""
-    import copy
-
-    common, yolo_mod = fake_modules
-    up = copy.deepcopy(model).half()
-    for m in up.modules():
-        if type(m).__module__ == "y7deploy.model.yolo":
-            name = type(m).__name__
-            m.__class__ = getattr(yolo_mod if name in _UPSTREAM_YOLO else common, name)
-    up.traced = False
-    up.yaml_file = yaml_file
-    up.hyp = {"lr0": 0.01, "box": 0.05}
-    up.gr = 1.0
-    up.class_weights = torch.ones(up.nc)
-    head = up.model[-1]
-    head.grid = [torch.zeros(1)] * head.nl
-    for p in up.parameters():
-        p.requires_grad = False
-    return up
+# --------------------------------------------------------------------------- crafted upstream pickles
+# Files upstream's code wrote are in data/upstream (make.py). Malformed ones upstream never
+# writes (a module graph containing itself, a Model without its cfg, a class no cfg uses) are
+# crafted here: our model as export --format upstream-pt pickles it, altered first.
 
 
 @pytest.fixture
-def upstream_save(tmp_path):
-    """save(obj_builder, path): run ``obj_builder(as_upstream)`` with the fake upstream modules
-    importable, torch.save its result to ``path``, then make them unimportable again."""
-    import importlib
-    import sys
+def upstream_save():
+    """save(build, path, extra_classes=()): torch.save ``build(up)`` where ``up(model)`` is the
+    object export --format upstream-pt would pickle; ``extra_classes`` are pickled by their own
+    ``__module__``/``__qualname__`` even though nothing here can import them."""
+    from types import SimpleNamespace
 
-    root = tmp_path / "upstream_src"
-    _write_fake_upstream(root)
+    from y7deploy.model.upstream_pt import _UpstreamPickler, upstream_model, upstream_names
 
-    def save(build, path):
-        sys.path.insert(0, str(root))
-        try:
-            common = importlib.import_module("models.common")
-            yolo_mod = importlib.import_module("models.yolo")
-            obj = build(lambda model, **kw: as_upstream_object(model, (common, yolo_mod), **kw))
-            torch.save(obj, path)
-        finally:
-            sys.path.remove(str(root))
-            for name in ("models", "models.common", "models.yolo"):
-                sys.modules.pop(name, None)
+    def save(build, path, extra_classes=()):
+        class Pickler(_UpstreamPickler):
+            renamed = {**upstream_names(), **{c: (c.__module__, c.__qualname__) for c in extra_classes}}
+
+        torch.save(build(upstream_model), path, pickle_module=SimpleNamespace(__name__="crafted", Pickler=Pickler),
+                   pickle_protocol=2)
         return path
 
     return save

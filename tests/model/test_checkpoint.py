@@ -1,10 +1,13 @@
-"""Checkpoints: upstream's pickled forms load without upstream's code, y7deploy's own format
-round-trips, hostile pickles are refused with nothing executed, bad input is a UserError."""
+"""Checkpoints: upstream's pickled forms (files upstream's code wrote, data/upstream/make.py) load
+without upstream's code, y7deploy's own format round-trips, hostile or malformed pickles are
+refused with nothing executed, bad input is a UserError."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,64 +18,47 @@ from y7deploy.model.checkpoint import load_checkpoint, save_checkpoint
 from y7deploy.model.reparam import reparameterize
 
 
-def _same_weights(loaded, original, fp16=True):
-    """Loaded float32 weights equal the original's (after the fp16 round trip of upstream files)."""
-    want = original.state_dict()
-    got = loaded.state_dict()
-    assert got.keys() == want.keys()
-    for k, v in want.items():
-        assert torch.equal(got[k], v.half().float() if fp16 and v.is_floating_point() else v), k
+DATA = Path(__file__).parent / "data" / "upstream"
+FACTS = json.loads((DATA / "facts.json").read_text())  # what upstream's own objects in each file say
 
 
-def _upstream_train_dict(up, model, ema):
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return {"epoch": 7, "best_fitness": np.array([0.42]), "training_results": "0/99 ...", "model": up(model),
-            "ema": up(ema), "updates": 1234, "optimizer": opt.state_dict(), "wandb_id": None}
-
-
-@pytest.mark.parametrize("arch", ["yolov7-tiny", "yolov7-w6"])
-def test_upstream_training_checkpoint(arch, make_model, upstream_save, tmp_path):
-    model, ema = make_model(arch, nc=3, seed=1), make_model(arch, nc=3, seed=2)
-    model.names = ema.names = ["car", "bus", "person"]
-    path = upstream_save(lambda up: _upstream_train_dict(up, model, ema), tmp_path / "last.pt")
+@pytest.mark.parametrize("file, kind", [
+    ("yolov7-tiny_last.pt", "upstream-train"),
+    ("yolov7-w6_best.pt", "upstream-stripped"),
+    ("yolov7-tiny-w25-coco_best.pt", "upstream-stripped"),
+    ("yolov7_deploy.pt", "upstream-deploy"),
+    ("yolov7-tiny_model.pt", "upstream-model"),
+])
+def test_upstream_checkpoint_says_what_upstream_put_in_it(file, kind):
+    """Every form upstream's code writes (make.py): the facts read without upstream's code are
+    those upstream's objects hold."""
+    facts = FACTS[file]
+    ckpt = load_checkpoint(DATA / file)
     assert "models" not in sys.modules
-    ckpt = load_checkpoint(path)
-    assert ckpt.kind == "upstream-train" and ckpt.weights == "ema" and ckpt.epoch == 7
-    assert ckpt.names == ["car", "bus", "person"] and ckpt.nc == 3
-    assert ckpt.metrics == {"best_fitness": pytest.approx(0.42)} and ckpt.cfg_name == "yolov7-tiny"
-    assert ckpt.extra["updates"] == 1234 and ckpt.extra["optimizer"]["param_groups"]
+    assert ckpt.kind == kind and ckpt.weights == ("ema" if facts.get("uses_ema") else "model")
+    assert ckpt.names == facts["names"] and ckpt.nc == facts["nc"]
+    assert ckpt.cfg_name == (Path(facts["yaml_file"]).stem if facts["yaml_file"] else None)
+    assert ckpt.epoch == facts.get("epoch", -1)
+    assert ckpt.metrics == ({"best_fitness": pytest.approx(facts["best_fitness"])}
+                            if facts.get("best_fitness") is not None else {})
+    assert set(ckpt.extra) == set(facts.get("keys", ["model"])) - {"model", "ema", "epoch"}
+    assert ckpt.extra.get("updates") == facts.get("updates")
+    if facts.get("nesterov") is not None:
+        assert ckpt.extra["optimizer"]["param_groups"][0]["nesterov"] is facts["nesterov"]
+    head = ckpt.model.model[-1]
+    assert type(head).__name__ == facts["head"] and ckpt.model.stride.tolist() == facts["stride"]
+    assert head.anchor_grid.reshape(head.nl, -1).tolist() == facts["anchors_px"]
     assert not ckpt.model.training and next(ckpt.model.parameters()).dtype == torch.float32
-    _same_weights(ckpt.model, ema)
-    _same_weights(load_checkpoint(path, which="model").model, model)
     assert len(ckpt.source_sha256) == 64
 
 
-def test_upstream_stripped_and_deploy_forms(make_model, upstream_save, tmp_path):
-    ema = make_model("yolov7", nc=2, seed=3)
-    stripped = upstream_save(lambda up: {"epoch": -1, "best_fitness": np.array([0.5]), "training_results": None,
-                                         "model": up(ema), "ema": None, "updates": None, "optimizer": None,
-                                         "wandb_id": None}, tmp_path / "best.pt")
-    ckpt = load_checkpoint(stripped)
-    assert ckpt.kind == "upstream-stripped" and ckpt.weights == "model" and ckpt.epoch == -1
-    _same_weights(ckpt.model, ema)
+def test_which_weights_of_a_training_checkpoint():
+    last = DATA / "yolov7-tiny_last.pt"
+    ema, model = load_checkpoint(last, which="ema").model, load_checkpoint(last, which="model").model
+    assert load_checkpoint(last).weights == "ema"
+    assert any(not torch.equal(a, b) for a, b in zip(ema.state_dict().values(), model.state_dict().values()))
     with pytest.raises(UserError, match="no EMA"):
-        load_checkpoint(stripped, which="ema")
-
-    deploy = reparameterize(ema, fuse=False)
-    notebook = upstream_save(lambda up: {"model": up(deploy), "optimizer": None, "training_results": None,
-                                         "epoch": -1}, tmp_path / "yolov7_deploy.pt")
-    ckpt = load_checkpoint(notebook)
-    assert ckpt.kind == "upstream-deploy" and type(ckpt.model.model[-1]).__name__ == "Detect"
-    _same_weights(ckpt.model, deploy)
-    bare = upstream_save(lambda up: up(ema), tmp_path / "bare.pt")
-    assert load_checkpoint(bare).kind == "upstream-model"
-
-
-def test_fused_model_loads(make_model, upstream_save, tmp_path):
-    fused = reparameterize(make_model("yolov7-tiny", nc=3))
-    path = upstream_save(lambda up: {"model": up(fused), "optimizer": None, "epoch": -1}, tmp_path / "fused.pt")
-    ckpt = load_checkpoint(path)
-    assert ckpt.model.yaml.get("fused") and "model.0.conv.bias" in ckpt.model.state_dict()
+        load_checkpoint(DATA / "yolov7-w6_best.pt", which="ema")
 
 
 def test_y7deploy_format_round_trip(make_model, tmp_path):
@@ -117,7 +103,8 @@ def test_plain_state_dict(make_model, make_cfg, tmp_path):
         load_checkpoint(path)
     ckpt = load_checkpoint(path, cfg=make_cfg("yolov7-tiny"), names=list("abcd"))
     assert ckpt.kind == "state-dict" and ckpt.nc == 4 and ckpt.names == list("abcd")
-    _same_weights(ckpt.model, model, fp16=False)
+    for k, v in model.state_dict().items():
+        assert torch.equal(ckpt.model.state_dict()[k], v), k
     with pytest.raises(UserError, match="weights do not fit the cfg"):
         load_checkpoint(path, cfg=make_cfg("yolov7"))
     with pytest.raises(UserError, match="3 class names for nc=4"):
@@ -163,11 +150,10 @@ def test_unknown_upstream_class_is_refused(make_model, upstream_save, tmp_path):
 
     def build(up):
         obj = up(model)
-        sys.modules["models.common"].Bottleneck = Bottleneck
         obj.model[1] = Bottleneck()
         return {"model": obj}
 
-    path = upstream_save(build, tmp_path / "odd.pt")
+    path = upstream_save(build, tmp_path / "odd.pt", extra_classes=[Bottleneck])
     with pytest.raises(UserError, match="models.common.Bottleneck"):
         load_checkpoint(path)
 

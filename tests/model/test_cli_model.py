@@ -171,21 +171,20 @@ def test_reparam_writes_a_deploy_checkpoint(tmp_path, ckpt):
     assert again.exit_code == 0 and "already in deploy form" in again.output
 
 
-def test_export_upstream_stripped_checkpoint(tmp_path, make_model, upstream_save):
-    """A best.pt as upstream's train.py leaves it after strip_optimizer (fp16 Model pickle)."""
-    model = make_model("yolov7-tiny", nc=2, names=["cat", "dog"]).eval()
-    best = upstream_save(lambda up: {"epoch": -1, "best_fitness": None, "training_results": None,
-                                     "model": up(model, yaml_file="cfg/training/yolov7-tiny.yaml"),
-                                     "ema": None, "updates": None, "optimizer": None, "wandb_id": None},
-                         tmp_path / "best.pt")
+def test_export_upstream_stripped_checkpoint(tmp_path):
+    """A best.pt as upstream's train.py leaves it after strip_optimizer (written by upstream's code)."""
+    import shutil
+
+    best = tmp_path / "best.pt"
+    shutil.copyfile(Path(__file__).parent / "data" / "upstream" / "yolov7-w6_best.pt", best)
     out = tmp_path / "releases"
     result = run("export", best, "--version", "2024.1", "--img-size", "64", "--simplify", "--out", out)
     assert result.exit_code == 0, result.stderr
     from y7deploy.release import open_release
 
-    rel = open_release(out / "yolov7-tiny-2024.1")  # best.pt says nothing: the name comes from the cfg
-    assert rel.names == ["cat", "dog"] and rel.manifest["source"]["kind"] == "upstream-stripped"
-    assert rel.manifest["simplified"] is True
+    rel = open_release(out / "yolov7-w6-2024.1")  # best.pt says nothing: the name comes from the cfg
+    assert rel.names == ["helmet", "head"] and rel.manifest["source"]["kind"] == "upstream-stripped"
+    assert rel.manifest["simplified"] is True and rel.manifest["stride"] == [8, 16, 32, 64]
 
 
 def test_export_plain_state_dict_needs_and_takes_cfg(tmp_path, make_model, make_cfg):

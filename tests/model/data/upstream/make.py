@@ -13,8 +13,13 @@ at a tiny width (width_multiple 1/32, so the files stay small) with non-trivial 
 statistics and implicit values:
 - yolov7-tiny_last.pt  train.py's dict (model, EMA, SGD optimizer state, numpy best_fitness)
 - yolov7-w6_best.pt    the same after upstream's strip_optimizer (IAuxDetect head)
+- yolov7-tiny_model.pt a bare pickled Model (torch.save(model))
 - yolov7_deploy.pt     tools/reparameterization.ipynb's yolov7 cell (implicit folded, Detect head)
+- yolov7-tiny-w25-coco_best.pt  yolov7-tiny at width 0.25 with 80 classes and upstream's own
+                       initialisation, after strip_optimizer (tests/train fine-tune from it)
 - reference.pt         a fixed input and upstream's own eval output for each file (plain tensors)
+- facts.json           per file, what upstream's objects in it say: its keys, epoch, best_fitness,
+                       EMA, optimizer; the model's head class, names, nc, yaml_file, stride, anchors
 - state_dicts.json     for every packaged architecture and form (upstream's cfg/training and
                        cfg/deploy yaml at width_multiple x 1/8, nc=80): the sha256 of its sorted
                        "key shape" lines, and the number of its keys
@@ -106,6 +111,51 @@ def eval_output(model, x, torch):
         return copy.deepcopy(model).float().eval()(x)[0]
 
 
+def train_dict(model, ema, optimizer, np, epoch: int, best_fitness: float) -> dict:
+    """What upstream's train.py saves as last.pt."""
+    return {"epoch": epoch, "best_fitness": np.array([best_fitness]), "training_results": f"  {epoch}/299 ...",
+            "model": copy.deepcopy(model).half(), "ema": copy.deepcopy(ema.ema).half(), "updates": ema.updates,
+            "optimizer": None if optimizer is None else optimizer.state_dict(), "wandb_id": None}
+
+
+def notebook_deploy(Model, yaml, cfg: Path, trained):
+    """tools/reparameterization.ipynb's yolov7 cell, on a training checkpoint of ours."""
+    state_dict = copy.deepcopy(trained).half().float().state_dict()  # as read back from the fp16 file
+    with open(cfg / "deploy/yolov7.yaml") as f:
+        d = yaml.safe_load(f)
+    d["width_multiple"] = WIDTH
+    model = Model(d, ch=3, nc=2)
+    anchors = len(d["anchors"][0]) // 2
+    model.load_state_dict({k: v for k, v in state_dict.items()
+                           if k in model.state_dict() and v.shape == model.state_dict()[k].shape}, strict=False)
+    model.names, model.nc = trained.names, trained.nc
+    sd = model.state_dict()
+    for i in range((model.nc + 5) * anchors):
+        for j in range(3):
+            sd[f"model.105.m.{j}.weight"].data[i, :, :, :] *= state_dict[f"model.105.im.{j}.implicit"].data[:, i, ::].squeeze()
+    for j in range(3):
+        sd[f"model.105.m.{j}.bias"].data += state_dict[f"model.105.m.{j}.weight"].mul(
+            state_dict[f"model.105.ia.{j}.implicit"]).sum(1).squeeze()
+        sd[f"model.105.m.{j}.bias"].data *= state_dict[f"model.105.im.{j}.implicit"].data.squeeze()
+    return {"model": copy.deepcopy(model).half(), "optimizer": None, "training_results": None, "epoch": -1}
+
+
+def facts_of(ckpt, np) -> dict:
+    """What upstream's own objects in a file say, for the tests to check our reading against."""
+    model = ckpt if not isinstance(ckpt, dict) else ckpt["ema"] if ckpt.get("ema") else ckpt["model"]
+    head = model.model[-1]
+    facts = {"head": type(head).__name__, "names": list(model.names), "nc": int(model.yaml["nc"]),
+             "yaml_file": getattr(model, "yaml_file", None), "stride": model.stride.tolist(),
+             "anchors_px": head.anchor_grid.float().reshape(head.nl, -1).tolist()}
+    if isinstance(ckpt, dict):
+        opt = ckpt.get("optimizer")
+        facts.update({"keys": sorted(ckpt), "epoch": ckpt["epoch"], "uses_ema": bool(ckpt.get("ema")),
+                      "updates": ckpt.get("updates"),
+                      "best_fitness": None if ckpt.get("best_fitness") is None else float(np.ravel(ckpt["best_fitness"])[0]),
+                      "nesterov": None if opt is None else opt["param_groups"][0]["nesterov"]})
+    return facts
+
+
 def main(upstream: str) -> None:
     sys.path.insert(0, upstream)
     stub_missing()
@@ -132,47 +182,44 @@ def main(upstream: str) -> None:
     sum(p.float().sum() for p in tiny(torch.rand(2, 3, 64, 64))).backward()
     opt.step()
     ema.update(tiny)
-    ckpt = {"epoch": 4, "best_fitness": np.array([0.3125]), "training_results": "  4/299 ...",
-            "model": copy.deepcopy(tiny).half(), "ema": copy.deepcopy(ema.ema).half(),
-            "updates": ema.updates, "optimizer": opt.state_dict(), "wandb_id": None}
+    ckpt = train_dict(tiny, ema, opt, np, epoch=4, best_fitness=0.3125)
     torch.save(ckpt, HERE / "yolov7-tiny_last.pt")
     refs["yolov7-tiny_last/ema"] = eval_output(ckpt["ema"], x, torch)
     refs["yolov7-tiny_last/model"] = eval_output(ckpt["model"], x, torch)
 
     # strip_optimizer on a w6 train.py checkpoint
     w6 = build(Model, yaml, torch, cfg / "training/yolov7-w6.yaml", 2, ["helmet", "head"])
-    ckpt = {"epoch": 9, "best_fitness": np.array([0.5]), "training_results": "", "model": copy.deepcopy(w6).half(),
-            "ema": copy.deepcopy(ModelEMA(w6).ema).half(), "updates": 1, "optimizer": None, "wandb_id": None}
-    torch.save(ckpt, HERE / "yolov7-w6_best.pt")
+    torch.save(train_dict(w6, ModelEMA(w6), None, np, epoch=9, best_fitness=0.5), HERE / "yolov7-w6_best.pt")
     strip_optimizer(str(HERE / "yolov7-w6_best.pt"))
-    refs["yolov7-w6_best"] = eval_output(torch.load(HERE / "yolov7-w6_best.pt", weights_only=False)["model"], x, torch)
+    refs["yolov7-w6_best"] = eval_output(torch.load(HERE / "yolov7-w6_best.pt")["model"], x, torch)
 
-    # the reparameterization notebook's yolov7 cell, on a training checkpoint of ours
+    # a bare pickled Model, as torch.save(model) in a notebook leaves it
+    bare = build(Model, yaml, torch, cfg / "training/yolov7-tiny.yaml", 1, ["drone"])
+    torch.save(copy.deepcopy(bare).half(), HERE / "yolov7-tiny_model.pt")
+    refs["yolov7-tiny_model"] = eval_output(torch.load(HERE / "yolov7-tiny_model.pt"), x, torch)
+
     trained = build(Model, yaml, torch, cfg / "training/yolov7.yaml", 2, ["cat", "dog"])
-    state_dict = copy.deepcopy(trained).half().float().state_dict()  # as read back from the fp16 file
-    with open(cfg / "deploy/yolov7.yaml") as f:
-        d = yaml.safe_load(f)
-    d["width_multiple"] = WIDTH
-    model = Model(d, ch=3, nc=2)
-    anchors = len(d["anchors"][0]) // 2
-    model.load_state_dict({k: v for k, v in state_dict.items()
-                           if k in model.state_dict() and v.shape == model.state_dict()[k].shape}, strict=False)
-    model.names, model.nc = trained.names, trained.nc
-    sd = model.state_dict()
-    for i in range((model.nc + 5) * anchors):
-        for j in range(3):
-            sd[f"model.105.m.{j}.weight"].data[i, :, :, :] *= state_dict[f"model.105.im.{j}.implicit"].data[:, i, ::].squeeze()
-    for j in range(3):
-        sd[f"model.105.m.{j}.bias"].data += state_dict[f"model.105.m.{j}.weight"].mul(
-            state_dict[f"model.105.ia.{j}.implicit"]).sum(1).squeeze()
-        sd[f"model.105.m.{j}.bias"].data *= state_dict[f"model.105.im.{j}.implicit"].data.squeeze()
-    ckpt = {"model": copy.deepcopy(model).half(), "optimizer": None, "training_results": None, "epoch": -1}
+    ckpt = notebook_deploy(Model, yaml, cfg, trained)
     torch.save(ckpt, HERE / "yolov7_deploy.pt")
     refs["yolov7_deploy"] = eval_output(ckpt["model"], x, torch)
 
-    torch.save(refs, HERE / "reference.pt")
+    # for tests/train: upstream's yolov7-tiny at a quarter width with COCO's 80 classes, as
+    # strip_optimizer leaves it (upstream's own init, like a pretrained file to fine-tune from)
+    with open(cfg / "training/yolov7-tiny.yaml") as f:
+        d = yaml.safe_load(f)
+    d["width_multiple"] = 0.25
+    torch.manual_seed(0)
+    coco = Model(d, ch=3, nc=80)
+    coco.yaml_file = "yolov7-tiny.yaml"
+    coco.names = [f"class{i}" for i in range(80)]
+    torch.save(train_dict(coco, ModelEMA(coco), None, np, epoch=299, best_fitness=0.4), HERE / "yolov7-tiny-w25-coco_best.pt")
+    strip_optimizer(str(HERE / "yolov7-tiny-w25-coco_best.pt"))
 
+    torch.save(refs, HERE / "reference.pt")
     import json
+
+    facts = {p.name: facts_of(torch.load(p), np) for p in sorted(HERE.glob("yolov7*.pt"))}
+    (HERE / "facts.json").write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
 
     digests = {}
     for form in ("training", "deploy"):
