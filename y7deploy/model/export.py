@@ -40,7 +40,7 @@ from torch import nn
 
 from y7deploy import __version__
 from y7deploy.errors import UserError
-from y7deploy.release import Release, check_id_part, release_id, sha256_file, write_release
+from y7deploy.release import Release, check_id_part, release_id, write_release
 
 DEFAULT_OPSET = 12  # DeepStream-Yolo's default; TensorRT 8.2 parses opset <= 13
 MIN_OPSET, MAX_OPSET = 11, 17  # 11: the first with the ops used here; 17: the TorchScript exporter's safe top
@@ -466,17 +466,10 @@ def export_checkpoint(
     ckpt = load_checkpoint(weights, cfg=cfg)
     cfg_name = _cfg_name(ckpt)
     name = name or default_name(weights, cfg_name)
-    source = {
-        "file": weights.name,
-        "sha256": getattr(ckpt, "source_sha256", None) or sha256_file(weights),
-        "kind": getattr(ckpt, "kind", None),
-        "epoch": getattr(ckpt, "epoch", None),
-        "cfg": cfg_name,
-    }
-    return export_model(
-        ckpt.model, list(ckpt.names), name=name, version=version, out=Path(out),
-        source=source, metrics=getattr(ckpt, "metrics", None), reparameterize=reparameterize, **options,
-    )
+    source = {"file": weights.name, "sha256": ckpt.source_sha256, "kind": ckpt.kind, "epoch": ckpt.epoch,
+              "cfg": cfg_name}
+    return export_model(ckpt.model, list(ckpt.names), name=name, version=version, out=Path(out), source=source,
+                        metrics=ckpt.metrics, reparameterize=reparameterize, **options)
 
 
 def _cfg_name(ckpt: Any) -> str | None:
