@@ -46,7 +46,9 @@ demo: setup
 
 bench: setup
 	$(PIP) install -q -e '.[bench]'
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	# Every bench script in turn; bench/RESULTS.md gets the machine and each one's output.
+	# UPSTREAM=/path/to/yolov7 also trains upstream's own train.py beside ours.
+	$(PY) bench/run_all.py $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,155 @@
+"""Run every benchmark script in bench/ and write bench/RESULTS.md: the machine, then each script's output.
+
+    .venv/bin/python bench/run_all.py [--upstream /path/to/yolov7] [--only train,export] [--out bench/RESULTS.md]
+
+`make bench` calls this. Each script runs in its own process, one after another (they
+measure time, so never side by side), and prints its own medians and ratios; this
+driver records the machine they ran on (CPU, cores, memory, the load average before and
+after each script, since load moves the figures most) and each script's output as it
+is. RESULTS.md is rewritten after every script, so an interrupted run keeps what it
+measured. The exit status is 1 when any script failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Outcome:
+    script: str
+    summary: str  # the first line of the script's docstring
+    returncode: int
+    seconds: float
+    load_before: str
+    load_after: str
+    output: str
+
+
+def machine(proc: Path = Path("/proc")) -> list[str]:
+    """One line each: CPU model, cores, memory, GPU, OS, Python and the date."""
+
+    def first(path: Path, key: str) -> str:
+        try:
+            for line in path.read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "unknown"
+
+    mem_kib = first(proc / "meminfo", "MemTotal").split()[0]
+    memory = f"{int(mem_kib) / 2**20:.1f} GiB" if mem_kib.isdigit() else "unknown"
+    return [
+        f"CPU: {first(proc / 'cpuinfo', 'model name')}, {os.cpu_count()} cores",
+        f"memory: {memory}",
+        f"GPU: {gpu()}",
+        f"OS: {platform.platform()}; Python {platform.python_version()}",
+        f"load average at the start: {load()}",
+        f"date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+    ]
+
+
+def gpu() -> str:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "none (no nvidia-smi)"
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "nvidia-smi failed"
+    return "; ".join(listed.splitlines()) or "none listed by nvidia-smi"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def summary_of(script: Path) -> str:
+    import ast
+
+    doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def scripts_in(folder: Path, only: set[str] | None) -> list[Path]:
+    found = sorted(p for p in folder.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    if only:
+        unknown = only - {p.stem for p in found}
+        if unknown:
+            raise SystemExit(f"run_all: no bench script named {', '.join(sorted(unknown))} in {folder}")
+        found = [p for p in found if p.stem in only]
+    return found
+
+
+def run(script: Path, args: list[str], timeout: float) -> Outcome:
+    before, start = load(), time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout, cwd=script.parent.parent)
+        code, output = proc.returncode, proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        code, output = 124, partial + f"\n(stopped after {timeout:.0f} s)\n"
+    return Outcome(script.name, summary_of(script), code, time.monotonic() - start, before, load(), output)
+
+
+def render(host: list[str], outcomes: list[Outcome], pending: list[str]) -> str:
+    lines = ["# Benchmark results", "", "Written by `make bench` (bench/run_all.py). Each script prints medians of "
+             "several runs and ratios taken in the same run; the load average is the 1, 5 and 15 minute one.", "",
+             "## Machine", ""]
+    lines += [f"- {line}" for line in host]
+    for o in outcomes:
+        verdict = "ok" if o.returncode == 0 else f"FAILED (exit {o.returncode})"
+        lines += ["", f"## {o.script}", "", o.summary, "",
+                  f"{verdict}, {o.seconds:.0f} s; load average before {o.load_before}, after {o.load_after}", "",
+                  "```", o.output.rstrip(), "```"]
+    if pending:
+        lines += ["", f"Not run yet: {', '.join(pending)}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None,
+                    help="a checkout of WongKinYiu/yolov7, passed to train.py (without: it trains ours only)")
+    ap.add_argument("--only", default="", help="comma-separated script names (without .py)")
+    ap.add_argument("--dir", type=Path, default=HERE, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script")
+    opts = ap.parse_args(argv)
+    scripts = scripts_in(opts.dir, {s.strip() for s in opts.only.split(",") if s.strip()} or None)
+    extra = {"train.py": ["--upstream", opts.upstream] if opts.upstream else []}
+    host, outcomes = machine(), []
+    for i, script in enumerate(scripts):
+        print(f"== bench/{script.name} (load {load()})", flush=True)
+        outcome = run(script, extra.get(script.name, []), opts.timeout)
+        print(outcome.output, end="" if outcome.output.endswith("\n") else "\n", flush=True)
+        outcomes.append(outcome)
+        write(opts.out, render(host, outcomes, [s.name for s in scripts[i + 1:]]))
+    print(f"wrote {opts.out}")
+    failed = [o.script for o in outcomes if o.returncode != 0]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
