@@ -92,10 +92,15 @@ def test_unknown_host_is_a_user_error(lab):
     assert proc.stderr.strip().startswith("error:") and "jetson77" in proc.stderr
 
 
-def test_cli_choices_match_the_lab():
-    """The CLI lists profiles and faults itself (so --help never imports the lab)."""
-    from y7deploy.cli import lab as cli_lab
+def test_cli_offers_the_labs_own_profiles_and_faults():
+    """The CLI takes its choices from the lab package, so a new profile or fault is offered at once."""
+    from click.testing import CliRunner
+
+    from y7deploy.cli import cli
     from y7deploy.lab import FAULTS, PROFILES
 
-    assert tuple(cli_lab.PROFILE_NAMES) == tuple(PROFILES)
-    assert tuple(cli_lab.FAULT_KINDS) == tuple(FAULTS)
+    refused = CliRunner().invoke(cli, ["lab", "up", "--profile", "no-such-profile"])
+    assert refused.exit_code == 2
+    assert all(name in refused.output for name in PROFILES), refused.output
+    fault_help = CliRunner().invoke(cli, ["lab", "fault", "--help"]).output
+    assert "|".join(FAULTS) in fault_help.replace("\n", "").replace(" ", "")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
+
+import lab_kit as kit
 
 pytestmark = pytest.mark.lab
 
@@ -15,15 +16,7 @@ def test_reboot_inside_a_host_boots_it_again(lab):
     boot_id = lab.get(h.name, "/proc/sys/kernel/random/boot_id")
     lab.put(h.name, "/opt/y7deploy/survives-reboot", "yes\n")
     subprocess.run(lab.ssh_command(h.name, "sudo systemctl reboot"), capture_output=True, timeout=30)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait for the old boot to be gone
-        try:
-            if lab.get(h.name, "/proc/sys/kernel/random/boot_id") != boot_id:
-                break
-        except Exception:
-            pass
-        time.sleep(0.2)
-    lab.wait_ready(h.name, timeout=120)
+    kit.wait_rebooted(lab, h.name, boot_id)
     assert lab.get(h.name, "/proc/sys/kernel/random/boot_id") != boot_id
     assert lab.root(h.name, ["systemctl", "is-system-running"]).stdout.strip() == "running"
     assert lab.get(h.name, "/opt/y7deploy/survives-reboot") == b"yes\n"

@@ -7,8 +7,7 @@ import sys
 
 import click
 
-FAULT_KINDS = ("link-down", "link-up", "slow", "kill-sshd", "disk-full", "app-crash", "clear")
-PROFILE_NAMES = ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61", "agx-orin-jp62")
+from y7deploy.lab import FAULTS, PROFILES, Lab
 
 name_option = click.option(
     "--name", envvar="Y7DEPLOY_LAB", default="y7lab", show_default=True,
@@ -27,16 +26,14 @@ def lab() -> None:
 @lab.command()
 @name_option
 @click.option("--hosts", type=int, default=None, help="Number of hosts [default: 3, or one per --profile].")
-@click.option("--profile", "profiles", multiple=True, type=click.Choice(PROFILE_NAMES),
-              help="JetPack profile; repeat to mix; hosts cycle through them [default: all four].")
+@click.option("--profile", "profiles", multiple=True, type=click.Choice(list(PROFILES)),
+              help="JetPack profile; repeat to mix; hosts cycle through them [default: all of them].")
 @click.option("--inventory-out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the Ansible YAML inventory [default: in the lab's state dir].")
 @click.option("--sudo-password", default=None, help="Make sudo on the hosts ask for this password.")
 def up(name: str, hosts: int | None, profiles: tuple[str, ...], inventory_out: str | None,
        sudo_password: str | None) -> None:
     """Boot the lab (clearing what an earlier run of the same name left behind)."""
-    from y7deploy.lab import Lab
-
     lab_ = Lab(name)
     try:
         lab_.up(hosts=hosts, profiles=list(profiles), sudo_password=sudo_password,
@@ -52,8 +49,6 @@ def up(name: str, hosts: int | None, profiles: tuple[str, ...], inventory_out: s
 @name_option
 def down(name: str) -> None:
     """Remove every container, mount, veth and the bridge of the lab."""
-    from y7deploy.lab import Lab
-
     Lab(name).down(log=lambda msg: click.echo(msg, err=True))
 
 
@@ -62,8 +57,6 @@ def down(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(name: str, as_json: bool) -> None:
     """Each host: address, profile, systemd state, whether sshd answers."""
-    from y7deploy.lab import Lab
-
     rows = Lab(name).status()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -74,11 +67,10 @@ def status(name: str, as_json: bool) -> None:
 @lab.command()
 @name_option
 @click.argument("host")
-@click.argument("kind", type=click.Choice(FAULT_KINDS))
+@click.argument("kind", type=click.Choice(FAULTS))
 def fault(name: str, host: str, kind: str) -> None:
-    """Break HOST on purpose (or `clear` every fault on it)."""
-    from y7deploy.lab import Lab
-
+    """Break HOST on purpose (or `clear` every fault on it). power-cut stops the host at
+    once without a shutdown; power-on boots it; camera-down stops HOST's lab camera."""
     Lab(name).fault(host, kind)
     click.echo(f"{host}: {kind}")
 

@@ -26,6 +26,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iputils-ping",
     "sudo", "python3", "gcc", "g++", "make", "libc6-dev", "procps", "rsync", "less",
+    "pkgconf",  # JetPack has it; the parser Makefile asks it for OpenCV with OPENCV=1
 )
 
 # Runs inside the fresh root (chroot). Bump PROVISION_VERSION with any change here.

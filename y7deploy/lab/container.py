@@ -128,6 +128,12 @@ def wrapper_pids(marker: str) -> list[int]:
     return _pids_with(marker, lambda args: args[0] == "/bin/sh")
 
 
+def camera_pids(marker: str, port: int | None = None) -> list[int]:
+    """The lab cameras of a lab (all, or the one listening on `port`)."""
+    return _pids_with(marker, lambda args: "y7deploy.lab.camera" in args and (
+        port is None or str(port) in args))
+
+
 def nspawn_pids(marker: str, machine: str | None = None) -> list[int]:
     """The systemd-nspawn processes carrying `marker` (and `--machine=machine` if given)."""
     return _pids_with(marker, lambda args: os.path.basename(args[0]) == "systemd-nspawn" and (

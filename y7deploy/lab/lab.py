@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import fcntl
+import ipaddress
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from y7deploy.errors import NotAvailable, UserError
-from y7deploy.lab import container, faults, network
+from y7deploy.lab import camera, container, faults, network
 from y7deploy.lab.base import ensure_base
 from y7deploy.lab.naming import Names, allocate_subnet, host_name, lab_name, read_json
 from y7deploy.lab.profiles import PROFILES, get_profile, write_profile_layer
@@ -155,8 +156,8 @@ class Lab:
         active = set(state.setdefault("faults", {}).get(h.name, []))
         if kind == "clear":
             active.clear()
-        elif kind == "link-up":
-            active.discard("link-down")
+        elif kind in faults.UNDOES:
+            active.discard(faults.UNDOES[kind])
         else:
             active.add(kind)
         state["faults"][h.name] = sorted(active)
@@ -215,15 +216,11 @@ class Lab:
         for h in hosts:
             host_keys[h.name] = self._prepare_host(h, base, subnet.prefixlen, sudo_password)
         for h in hosts:
-            d = self.state_dir / "hosts" / h.name
-            container.start(merged=d / "merged", machine=self.names.machine(h.name),
-                            hostname=h.name, host_if=self.names.veth_host(h.index),
-                            bridge=self.names.bridge, opt=d / "opt",
-                            firmware=self.state_dir / "profiles" / h.profile / "firmware",
-                            marker=self.names.marker, console_log=d / "console.log",
-                            lab=self.name)
+            self._boot(h)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             list(pool.map(self.wait_ready, hosts))
+        for h in hosts:
+            self.camera_start(h.name)
 
         self.known_hosts.write_text("".join(
             f"{h.name},{h.address} {host_keys[h.name]}\n" for h in hosts))
@@ -269,8 +266,81 @@ class Lab:
             sudoers.write_text("jetson ALL=(ALL:ALL) ALL\n")
             _chroot(merged, ["chpasswd"], stdin=f"jetson:{sudo_password}\n")
         os.chmod(sudoers, 0o440)
+        _chroot(merged, ["ldconfig"])  # the profile's TensorRT/CUDA libraries, as JetPack's postinst does
         pub = Path(f"{keyfile}.pub").read_text().split()
         return f"{pub[0]} {pub[1]}"
+
+    def _boot(self, h: Host) -> None:
+        d = self.state_dir / "hosts" / h.name
+        container.start(merged=d / "merged", machine=self.names.machine(h.name),
+                        hostname=h.name, host_if=self.names.veth_host(h.index),
+                        bridge=self.names.bridge, opt=d / "opt",
+                        firmware=self.state_dir / "profiles" / h.profile / "firmware",
+                        marker=self.names.marker, console_log=d / "console.log",
+                        lab=self.name)
+
+    def power_cut(self, host: str) -> None:
+        """Stop a host at once, as pulling its plug does: no unit stops, no shutdown runs.
+        Its disk (overlay upper layer, /opt/y7deploy) stays as it was at that instant."""
+        h = self.host(host)
+        machine = f"--machine={self.names.machine(h.name)}"
+        for pid in container.wrapper_pids(self.names.marker):  # it would boot the host again
+            if machine in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for pid in container.nspawn_pids(self.names.marker, self.names.machine(h.name)):
+            container.kill(pid)
+
+    def power_on(self, host: str, timeout: float | None = None) -> None:
+        """Boot a host whose power was cut, and wait until it answers SSH."""
+        h = self.host(host)
+        if self._leader(h, required=False) is None:
+            self._boot(h)
+        self.wait_ready(h, timeout)
+
+    def is_running(self, host: str) -> bool:
+        return self._leader(self.host(host), required=False) is not None
+
+    @property
+    def camera_address(self) -> str:
+        """The workstation's address on the lab bridge, where the lab cameras listen."""
+        subnet = (self._state() or {}).get("subnet")
+        if not subnet:
+            raise UserError(f"lab {self.name}: not up")
+        return str(next(ipaddress.ip_network(subnet).hosts()))
+
+    def camera_uri(self, host: str) -> str:
+        """The RTSP URI of the lab camera that belongs to `host` (see camera.py)."""
+        h = self.host(host)
+        return camera.uri(self.camera_address, h.index, h.name)
+
+    def camera_start(self, host: str) -> None:
+        h = self.host(host)
+        if not camera.answers(self.camera_address, camera.port(h.index), timeout=0.5):
+            camera.start(self.camera_address, h.index, self.names.marker,
+                         self.state_dir / "hosts" / h.name / "camera.log")
+
+    def camera_stop(self, host: str) -> None:
+        h = self.host(host)
+        camera.stop(container.camera_pids(self.names.marker, camera.port(h.index)))
+
+    STANDIN_LOGS = {"trtexec": "/var/log/trtexec-standin.log",
+                    "deepstream-app": "/var/log/deepstream-standin.log"}
+
+    def standin_log(self, host: str, tool: str) -> list[dict]:
+        """The JSON-line log of a stand-in inside a host (trtexec: one record per call;
+        deepstream-app: one per event), oldest first. See README "Logs for tests"."""
+        try:
+            path = self.STANDIN_LOGS[tool]
+        except KeyError:
+            raise UserError(f"no stand-in log for {tool!r}; one of: {', '.join(self.STANDIN_LOGS)}") from None
+        try:
+            text = self.get(host, path).decode()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def wait_ready(self, host: str | Host, timeout: float | None = None) -> None:
         """Wait until a host has booted (systemd running) and its sshd answers, e.g. after
@@ -322,6 +392,7 @@ class Lab:
         return None
 
     def _teardown(self, log) -> None:
+        camera.stop(container.camera_pids(self.names.marker))
         for pid in container.wrapper_pids(self.names.marker):  # so nothing boots again
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from y7deploy.errors import UserError
+from y7deploy.lab.native import write_native
 
 HERE = Path(__file__).parent
 STANDINS = HERE / "standins"
@@ -39,6 +40,9 @@ class Profile:
     compute: str  # compute capability, e.g. "5.3"
     nvpmodel: tuple[tuple[int, str], ...]  # (id, name); the first is the current mode
     compatible: tuple[str, ...] = ()  # /proc/device-tree/compatible, most specific first
+    dla_cores: int = 0  # NVDLA engines TensorRT can use (--useDLACore=N, N below this)
+    trt_cuda: str = ""  # the CUDA in TensorRT's package versions, when it isn't the toolkit's
+    reboot_modes: tuple[int, ...] = ()  # nvpmodel -m IDs that need a reboot (Orin)
 
     @property
     def cuda_short(self) -> str:
@@ -67,6 +71,7 @@ PROFILES: dict[str, Profile] = {
             jetpack="4.6.4", cuda="10.2.300", cudnn="8.2.1.32", tensorrt="8.2.1.9",
             deepstream="6.0.1", compute="5.3", nvpmodel=((0, "MAXN"), (1, "5W")),
             compatible=("nvidia,p3449-0000-b00+p3448-0000-b00", "nvidia,jetson-nano", "nvidia,tegra210"),
+            dla_cores=0,
         ),
         Profile(
             name="xavier-nx-jp513", model="NVIDIA Jetson Xavier NX Developer Kit", board="t186ref",
@@ -75,6 +80,7 @@ PROFILES: dict[str, Profile] = {
             deepstream="6.3", compute="7.2",
             nvpmodel=((8, "MODE_20W_6CORE"), (0, "MODE_15W_2CORE"), (2, "MODE_15W_6CORE")),
             compatible=("nvidia,p3509-0000+p3668-0001", "nvidia,tegra194"),
+            dla_cores=2,
         ),
         Profile(
             name="orin-nano-jp61", model="NVIDIA Jetson Orin Nano Developer Kit", board="generic",
@@ -82,6 +88,17 @@ PROFILES: dict[str, Profile] = {
             jetpack="6.1", cuda="12.6.68", cudnn="9.3.0.75", tensorrt="10.3.0.30",
             deepstream="7.1", compute="8.7", nvpmodel=((0, "15W"), (1, "7W")),
             compatible=("nvidia,p3768-0000+p3767-0005", "nvidia,p3767-0005", "nvidia,tegra234"),
+            dla_cores=0, trt_cuda="12.5", reboot_modes=(1,),
+        ),
+        Profile(
+            name="orin-nano-super-jp62",
+            model="NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super", board="generic",
+            l4t="36.4.3", l4t_gcid="38968081", l4t_date="Wed Jan  8 01:49:37 UTC 2025",
+            jetpack="6.2", cuda="12.6.68", cudnn="9.3.0.75", tensorrt="10.3.0.30",
+            deepstream="7.1", compute="8.7",
+            nvpmodel=((2, "MAXN_SUPER"), (0, "15W"), (1, "25W"), (3, "7W")),
+            compatible=("nvidia,p3768-0000+p3767-0005-super", "nvidia,p3767-0005", "nvidia,tegra234"),
+            dla_cores=0, trt_cuda="12.5", reboot_modes=(3,),
         ),
         Profile(
             name="agx-orin-jp62", model="NVIDIA Jetson AGX Orin Developer Kit", board="generic",
@@ -90,6 +107,7 @@ PROFILES: dict[str, Profile] = {
             deepstream="7.1", compute="8.7",
             nvpmodel=((0, "MAXN"), (1, "MODE_15W"), (2, "MODE_30W"), (3, "MODE_50W")),
             compatible=("nvidia,p3737-0000+p3701-0005", "nvidia,p3701-0005", "nvidia,tegra234"),
+            dla_cores=2, trt_cuda="12.5", reboot_modes=(1,),
         ),
     )
 }
@@ -121,8 +139,10 @@ def _dpkg_entries(p: Profile, arch: str) -> str:
     The architecture is the container's own (a foreign arch would hide the packages
     from a plain `dpkg-query -W NAME`).
     """
-    cuda_tag = f"cuda{p.cuda_short}"
-    trt3 = ".".join(p.tensorrt.split(".")[:3])
+    cuda_tag = f"cuda{p.trt_cuda or p.cuda_short}"
+    # TensorRT 8's library packages carry three parts (8.5.2-1+cuda11.4), TensorRT 10's four
+    # (10.3.0.30-1+cuda12.5, as JetPack 6 ships them).
+    trt3 = ".".join(p.tensorrt.split(".")[:3 if int(p.tensorrt.split(".")[0]) < 10 else 4])
     trt_major = p.tensorrt.split(".")[0]
     built = datetime.datetime.strptime(" ".join(p.l4t_date.split()), "%a %b %d %H:%M:%S UTC %Y")
     l4t_deb = f"{p.l4t}-{built:%Y%m%d%H%M%S}"  # as L4T's debs are versioned
@@ -171,6 +191,9 @@ def write_profile_layer(dest: Path, p: Profile, base: Path) -> None:
                          "ds_short": p.ds_short}
     _write(layer / "etc/y7deploy-lab/profile.json", json.dumps(facts, indent=2) + "\n")
     _write(layer / "etc/nv_tegra_release", nv_tegra_release(p))
+    # Ubuntu's PATH for every login (pam_env), sbin included: `nvpmodel -q` works for users.
+    _write(layer / "etc/environment", 'PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:'
+                                      '/sbin:/bin:/usr/games:/usr/local/games:/snap/bin"\n')
     # On a Jetson /proc/device-tree links to /sys/firmware/devicetree/base; a container
     # can't add to /proc, so the model is found at the firmware path it links to.
     _write(dest / "firmware/devicetree/base/model", p.model + "\0")
@@ -193,10 +216,12 @@ def write_profile_layer(dest: Path, p: Profile, base: Path) -> None:
     else:
         _write(cuda / "version.json", json.dumps({"cuda": {"name": "CUDA SDK", "version": p.cuda}}, indent=3) + "\n")
     os.symlink(f"/usr/local/cuda-{p.cuda_short}", layer / "usr/local/cuda")
+    write_native(layer, p)  # TensorRT/CUDA/OpenCV headers and libraries the parser links
 
     # TensorRT: trtexec lives under /usr/src/tensorrt/bin, not on PATH (as on a Jetson).
     _install_script(STANDINS / "trtexec.py", layer / "usr/src/tensorrt/bin/trtexec")
-    _install_script(STANDINS / "engine.py", layer / "usr/lib/y7deploy-lab/engine.py")
+    for helper in ("engine.py", "trtexec_flags.py"):
+        _install_script(STANDINS / helper, layer / "usr/lib/y7deploy-lab" / helper)
 
     # DeepStream: versioned dir, `deepstream` link, version file, headers, sample stream.
     ds = layer / f"opt/nvidia/deepstream/deepstream-{p.ds_short}"

@@ -71,18 +71,34 @@ def read(path):
         return None
 
 
+def _parts(version, n):
+    return ".".join(version.split(".")[:n])
+
+
+def library_version(version):
+    """The library version a plan refusal names: three parts on TensorRT 8.2, four from
+    8.5 on (NVIDIA-FACTS.md: "expecting library version 8.2.1 got ..."/"8.5.1.7")."""
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return _parts(version, 3 if (major, minor) < (8, 5) else 4)
+
+
 def incompatibility(header, prof):
-    """The TensorRT runtime's own refusal text for a plan from elsewhere, or None."""
+    """The TensorRT runtime's refusal text for a plan from elsewhere (a list of lines),
+    or None when this runtime deserializes it (see cross_model_warning)."""
     if header is None:
         return ["1: [stdArchiveReader.cpp::StdArchiveReader::32] Error Code 1: Serialization "
                 "(Serialization assertion magicTagRead == kMAGIC_TAG failed.Magic tag does not match)",
                 "4: [runtime.cpp::deserializeCudaEngine::66] Error Code 4: Internal Error "
                 "(Engine deserialization failed.)"]
     mine, theirs = prof["tensorrt"], header.get("tensorrt", "0.0.0.0")
-    if mine.split(".")[:3] != theirs.split(".")[:3]:
-        three = lambda v: ".".join(v.split(".")[:3])
+    if _parts(mine, 2) != _parts(theirs, 2):  # another series: another serialization format
+        return ["1: [stdArchiveReader.cpp::StdArchiveReader::32] Error Code 1: Serialization "
+                "(Serialization assertion stdVersionRead == serializationVersion failed.Version tag does not match)",
+                "4: [runtime.cpp::deserializeCudaEngine::66] Error Code 4: Internal Error "
+                "(Engine deserialization failed.)"]
+    if library_version(mine) != library_version(theirs):
         return [f"6: The engine plan file is not compatible with this version of TensorRT, "
-                f"expecting library version {three(mine)} got {three(theirs)}, please rebuild.",
+                f"expecting library version {library_version(mine)} got {library_version(theirs)}, please rebuild.",
                 "4: [runtime.cpp::deserializeCudaEngine::50] Error Code 4: Internal Error "
                 "(Engine deserialization failed.)"]
     if header.get("compute") != prof["compute"]:
@@ -91,6 +107,21 @@ def incompatibility(header, prof):
                 "4: [runtime.cpp::deserializeCudaEngine::50] Error Code 4: Internal Error "
                 "(Engine deserialization failed.)"]
     return None
+
+
+def cross_model_warning(header, prof):
+    """TensorRT's warning for a plan of the same compute capability from another device
+    model (it loads anyway), or None."""
+    if header and header.get("model") and header["model"] != prof["model"]:
+        return ("Using an engine plan file across different models of devices is not recommended "
+                "and is likely to affect performance or even cause errors.")
+    return None
+
+
+def fast_int8(prof):
+    """Whether the GPU has fast INT8 (TensorRT's platformHasFastInt8): not on compute 5.3."""
+    major, minor = (int(x) for x in prof["compute"].split("."))
+    return (major, minor) >= (6, 1)
 
 
 # The newest ONNX opset each TensorRT's parser documents (onnx-tensorrt docs/operators.md

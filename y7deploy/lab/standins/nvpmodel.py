@@ -2,10 +2,14 @@
 """nvpmodel STAND-IN of the y7deploy lab (a test double, not NVIDIA's tool).
 
 `nvpmodel -q` prints the current power mode as the real one does; `nvpmodel -m ID`
-switches among the modes of /etc/nvpmodel.conf (root only).
+switches among the modes of /etc/nvpmodel.conf (root only). On Orin, a mode that needs
+a reboot (the profile's reboot_modes) warns and asks; YES/yes records it and reboots,
+anything else changes nothing.
 """
 
+import json
 import os
+import subprocess
 import re
 import sys
 
@@ -43,8 +47,18 @@ def main(argv):
         if mode not in table:
             print(f"NVPM ERROR: Invalid mode ID: {mode}", file=sys.stderr)
             return 1
+        with open("/etc/y7deploy-lab/profile.json") as f:
+            reboot = mode != current() and mode in json.load(f).get("reboot_modes", [])
+        if reboot:
+            print(f"NVPM WARN: Reboot required for changing to this power mode: {mode}", flush=True)
+            print("NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:", flush=True)
+            answer = sys.stdin.readline().strip()
+            if answer not in ("YES", "yes"):
+                return 0
         with open(STATUS, "w") as f:
             f.write(f"pmode:{mode:04d}\n")
+        if reboot:
+            subprocess.call(["systemctl", "reboot"])
         return 0
     print(__doc__)
     return 0 if ("-h" in argv or "--help" in argv) else 1
