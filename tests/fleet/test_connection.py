@@ -12,6 +12,8 @@ import time
 import paramiko
 import pytest
 
+import fleet_kit as kit
+
 from y7deploy.fleet.connection import (
     BecomeFailed,
     CommandTimeout,
@@ -107,17 +109,7 @@ def test_command_timeout(conn):
 def deploy_user(lab, specs):
     """A second login on jetson02 whose sudo asks for a password (the lab's default user needs none)."""
     password = "p@ss word; $(reboot) 'x'"
-    pub = lab.key_file.with_name(lab.key_file.name + ".pub").read_text()
-    script = (
-        "id deploy >/dev/null 2>&1 || useradd -m -s /bin/bash deploy; "
-        "printf '%s\\n' " + quote_argv([f"deploy:{password}"]) + " | chpasswd; "
-        "echo 'deploy ALL=(ALL:ALL) ALL' > /etc/sudoers.d/91-deploy; chmod 440 /etc/sudoers.d/91-deploy; "
-        "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh; "
-        "printf '%s' " + quote_argv([pub]) + " > /home/deploy/.ssh/authorized_keys; "
-        "chown deploy: /home/deploy/.ssh/authorized_keys; chmod 600 /home/deploy/.ssh/authorized_keys"
-    )
-    proc = lab.root("jetson02", ["sh", "-c", script])
-    assert proc.returncode == 0, proc.stderr
+    kit.add_sudo_user(lab, "jetson02", "deploy", password)
     return dataclasses.replace(specs["jetson02"], user="deploy", become_password=password), password
 
 

@@ -142,13 +142,18 @@ def test_get(conn, tmp_path):
 
 
 def test_link_down_mid_transfer_then_resume(lab, lab_fault, specs, tmp_path):
-    """A real dropped link: the upload fails as Unreachable, the next one sends only the rest."""
+    """A real dropped link: the upload fails as Unreachable, the next one sends only the rest.
+
+    The stream is held after its first 512 KiB until the host holds some of them and the link
+    is cut: the cut falls mid-transfer however fast or loaded the machine is."""
     local = tmp_path / "blob.bin"
     data = os.urandom(2 * 1024 * 1024)
     local.write_bytes(data)
     path = f"{HOME}/blob.bin"
     part = part_name(path, file_key(local))
     conn = Connection(specs["jetson04"], link_timeout=2).open()
+    held, cut = threading.Event(), threading.Event()
+    hold_after_first_bytes(conn, 512 * 1024, held, cut)
     errors: list[BaseException] = []
 
     def upload():
@@ -157,21 +162,20 @@ def test_link_down_mid_transfer_then_resume(lab, lab_fault, specs, tmp_path):
         except BaseException as exc:  # noqa: BLE001 - checked below
             errors.append(exc)
 
+    worker = threading.Thread(target=upload)
     try:
-        with lab_fault("jetson04", "slow"):  # 1 Mbit/s: about 2 s in, a few hundred KB have arrived
-            worker = threading.Thread(target=upload)
-            worker.start()
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                size = lab.root("jetson04", ["sh", "-c", f"stat -c %s {part} 2>/dev/null || echo 0"]).stdout
-                if int(size.strip() or 0) > 100_000:
-                    break
-                time.sleep(0.2)
-            lab.fault("jetson04", "link-down")
-            worker.join(40)
+        worker.start()
+        assert held.wait(120), "the upload never started streaming"
+        while part_size(lab, part) == 0:  # the host has begun to write what was sent
+            assert worker.is_alive()
+            time.sleep(0.05)
+        with lab_fault("jetson04", "link-down"):
+            cut.set()
+            worker.join(120)
         assert not worker.is_alive()
         assert errors and isinstance(errors[0], Unreachable)
     finally:
+        cut.set()
         conn.close()
     arrived = int(lab.root("jetson04", ["stat", "-c", "%s", part]).stdout)
     assert 0 < arrived < len(data)
@@ -180,3 +184,31 @@ def test_link_down_mid_transfer_then_resume(lab, lab_fault, specs, tmp_path):
         assert transfer.put_file(again, local, path, report=report) is True
     assert report.resumed_from == arrived and report.bytes_sent == len(data) - arrived
     assert lab.get("jetson04", path) == data
+
+
+def part_size(lab, part: str) -> int:
+    return int(lab.root("jetson04", ["sh", "-c", f"stat -c %s {part} 2>/dev/null || echo 0"]).stdout.strip() or 0)
+
+
+def hold_after_first_bytes(conn: Connection, first: int, held: threading.Event, release: threading.Event) -> None:
+    """Every stream conn starts sends `first` bytes, then waits for `release` before the rest."""
+    start = conn.start
+
+    def holding_start(*args, **kwargs):
+        running = start(*args, **kwargs)
+        send, sent = running.send, [0]
+
+        def send_held(data) -> None:
+            view = memoryview(data)
+            for i in range(0, len(view), 64 * 1024):
+                if sent[0] >= first and not release.is_set():
+                    held.set()
+                    release.wait()
+                piece = view[i:i + 64 * 1024]
+                send(piece)
+                sent[0] += len(piece)
+
+        running.send = send_held
+        return running
+
+    conn.start = holding_start

@@ -51,7 +51,6 @@ import os
 import re
 import secrets
 import select
-import shlex
 import socket
 import threading
 import time
@@ -62,7 +61,13 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import paramiko
 
 from y7deploy.fleet import hostkeys
+from y7deploy.fleet.errors import Unreachable
 from y7deploy.fleet.hostspec import DEFAULT_IDENTITIES, HostSpec
+from y7deploy.fleet.shell import quote, quote_argv
+from y7deploy.fleet.transfer import Transfer
+
+__all__ = ["BecomeFailed", "CommandTimeout", "Connection", "ConnectionPool", "Result", "Unreachable",
+           "quote_argv", "run_parallel"]
 
 log = logging.getLogger(__name__)
 # paramiko logs a failed handshake from its transport thread as an error with a traceback,
@@ -78,15 +83,6 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 LINK_TIMEOUT = 20.0  # seconds of unacknowledged data (TCP_USER_TIMEOUT) before the link counts as lost
 
 T = TypeVar("T")
-
-
-class Unreachable(Exception):
-    """The host cannot be used: no route, refused, timed out, host key refused, auth failed, link lost."""
-
-    def __init__(self, host: str, reason: str) -> None:
-        super().__init__(f"{host}: {reason}")
-        self.host = host
-        self.reason = reason
 
 
 class CommandTimeout(Exception):
@@ -106,11 +102,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
-
-
-def quote_argv(argv: Iterable[Any]) -> str:
-    """A shell command line that passes each item as one literal argument."""
-    return " ".join(shlex.quote(str(a)) for a in argv)
 
 
 class Connection:
@@ -190,7 +181,7 @@ class Connection:
         if spec.proxy_command:
             # %h/%p/%r are quoted: an inventory value never becomes shell syntax
             values = {"h": spec.host, "p": str(spec.port), "r": spec.user}
-            command = re.sub("%([hpr%])", lambda m: "%" if m.group(1) == "%" else shlex.quote(values[m.group(1)]),
+            command = re.sub("%([hpr%])", lambda m: "%" if m.group(1) == "%" else quote(values[m.group(1)]),
                              spec.proxy_command)
             return paramiko.ProxyCommand(command)
         try:
@@ -302,15 +293,15 @@ class Connection:
     def wrap(self, command: str, *, sudo: bool = False, env: Mapping[str, Any] | None = None) -> str:
         """The command line actually executed (without any password): env exports, then sudo."""
         if env:
-            exports = " ".join(f"{_env_name(k)}={shlex.quote(str(v))}" for k, v in env.items())
+            exports = " ".join(f"{_env_name(k)}={quote(v)}" for k, v in env.items())
             command = f"export {exports}; {command}"
         if not sudo or self._already_become_user():
             return command
-        user = shlex.quote(self.spec.become_user)
+        user = quote(self.spec.become_user)
         if self.spec.become_password is None:
-            return f"sudo -H -n -u {user} -- sh -c {shlex.quote(command)}"
+            return f"sudo -H -n -u {user} -- sh -c {quote(command)}"
         inner = f"echo {self._ok_marker}>&2; {command}"
-        return f"sudo -H -S -p {shlex.quote(self._prompt)} -u {user} -- sh -c {shlex.quote(inner)}"
+        return f"sudo -H -S -p {quote(self._prompt)} -u {user} -- sh -c {quote(inner)}"
 
     @property
     def _prompt(self) -> str:
@@ -359,16 +350,12 @@ class Connection:
 
     def put_bytes(self, data: bytes, remote: str, *, mode: int | str | None = None, sudo: bool = False) -> bool:
         """Make `remote` hold exactly `data`; True if anything changed. See fleet/transfer.py."""
-        from y7deploy.fleet import transfer
-
-        return transfer.put_bytes(self, data, remote, mode=mode, sudo=sudo)
+        return Transfer(self).put_bytes(data, remote, mode=mode, sudo=sudo)
 
     def put_file(self, local: str | os.PathLike, remote: str, *, mode: int | str | None = None,
                  sudo: bool = False) -> bool:
         """Make `remote` a copy of the local file; True if anything changed. See fleet/transfer.py."""
-        from y7deploy.fleet import transfer
-
-        return transfer.put_file(self, local, remote, mode=mode, sudo=sudo)
+        return Transfer(self).put_file(local, remote, mode=mode, sudo=sudo)
 
     def get_bytes(self, remote: str, *, sudo: bool = False, timeout: float | None = None) -> bytes:
         """The content of a remote file. Raises FileNotFoundError if it cannot be read."""

@@ -102,7 +102,7 @@ def parse_ssh_args(text: str, where: str = "ansible_ssh_common_args") -> dict[st
 def _as_bool_setting(value: Any) -> str:
     """StrictHostKeyChecking / host_key_checking values -> "yes" or "accept-new"."""
     text = str(value).strip().lower()
-    if text in ("no", "off", "false", "0", "accept-new"):
+    if text == "accept-new" or not _truthy(text):
         return "accept-new"
     return "yes"
 
@@ -204,7 +204,10 @@ def inventory_specs(inventory: Any, hosts: list[str] | None = None,
 
 
 def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() not in ("no", "off", "false", "0", "")
+    """Host key checking stays on unless the value is one of Ansible's false words."""
+    from y7deploy.fleet.convert import FALSY
+
+    return str(value).strip().lower() not in FALSY
 
 
 def _jump_spec(hop: str, target: HostSpec, ssh_config: paramiko.SSHConfig) -> HostSpec:

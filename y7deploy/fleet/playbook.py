@@ -190,11 +190,12 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _as_bool(value: Any, where: str, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("yes", "true", "no", "false", "on", "off"):
-        return value.lower() in ("yes", "true", "on")
-    raise UserError(f"{where}: {key} must be true or false, got {value!r}")
+    from y7deploy.fleet.convert import parse_bool
+
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise UserError(f"{where}: {key}: {exc}") from None
 
 
 def _split_args(text: str) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from y7deploy.fleet.runner import RunResult
+    from y7deploy.fleet.record import RunResult
 
 
 class Reporter(Protocol):
@@ -125,7 +125,7 @@ def unified_diff(diff: dict[str, Any]) -> str:
         return f"Binary file {diff.get('before_header', '')} would be replaced\n"
     before, after = diff.get("before", ""), diff.get("after", "")
     if isinstance(before, dict) or isinstance(after, dict):
-        lines = [f"--- before\n+++ after\n"]
+        lines = ["--- before\n+++ after\n"]
         for key in sorted(set(before) | set(after)):
             if before.get(key) != after.get(key):
                 lines.append(f"-    \"{key}\": \"{before.get(key)}\"\n+    \"{key}\": \"{after.get(key)}\"\n")

@@ -8,10 +8,17 @@ round trip per task.
 
 Everything that can be checked before touching a host is checked first (playbook,
 patterns, --limit, variable names): bad input raises UserError and nothing runs.
+
+The runner only orchestrates. A host's variables come from variables.py, a task's
+until/retries and changed_when/failed_when from conditions.py, statistics and the JSON
+record from record.py, connections from a Connector (connector.py: SSH unless told
+otherwise), and whoever watches is a Reporter (report.py). A wave past its failure
+threshold raises StopRollout, which ends the run.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,16 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from y7deploy.errors import EXIT_ABORTED, EXIT_HOSTS_FAILED, EXIT_OK, UserError
+from y7deploy.errors import UserError
+from y7deploy.fleet import conditions, variables as scope, waves
 from y7deploy.fleet import facts as jetson_facts
-from y7deploy.fleet import waves
+from y7deploy.fleet.connector import Connector, SSHConnector, ssh_connector
+from y7deploy.fleet.errors import StopRollout, Unreachable
 from y7deploy.fleet.modules import MODULES
 from y7deploy.fleet.modules.base import ModuleContext
-from y7deploy.fleet.playbook import Block, Play, Playbook, Task, check_names
+from y7deploy.fleet.playbook import Block, Play, Playbook, Task, check_names, resolve_local
+from y7deploy.fleet.record import HostStats, Record, RunResult, TaskOutcome
 from y7deploy.fleet.redact import Redactor, censor
+from y7deploy.fleet.report import Reporter
 from y7deploy.fleet.templating import HostVars, Templar, TemplateError, is_template
+from y7deploy.fleet.variables import OMIT
 
-OMIT = "__omit_place_holder__y7deploy__"
+# Names other rooms import from here (kept where they were before the runner was split).
+__all__ = ["HostStats", "RunOptions", "RunResult", "Runner", "SSHConnector", "TaskOutcome", "Unreachable",
+           "run_playbook", "ssh_connector"]
 
 # Modules that look at a path first, and the argument naming it (and whether its sha256 matters).
 PROBED = {"copy": ("dest", True), "template": ("dest", True), "file": ("path", False)}
@@ -50,58 +64,12 @@ class RunOptions:
 
 
 @dataclass
-class HostStats:
-    ok: int = 0
-    changed: int = 0
-    unreachable: int = 0
-    failed: int = 0
-    skipped: int = 0
-    rescued: int = 0
-    ignored: int = 0
-
-
-@dataclass
-class TaskOutcome:
-    """One task's result on one host, as reported and recorded."""
-
-    host: str
-    status: str  # ok | changed | failed | skipped | unreachable
-    result: dict[str, Any]
-    ignored: bool = False
-
-
-@dataclass
-class RunResult:
-    stats: dict[str, HostStats]
-    plays: list[dict[str, Any]]
-    aborted: bool = False
-    abort_reason: str = ""
-    untouched: list[str] = field(default_factory=list)
-    failed_hosts: list[str] = field(default_factory=list)
-    unreachable_hosts: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        if self.aborted:
-            return EXIT_ABORTED
-        if self.failed_hosts or self.unreachable_hosts:
-            return EXIT_HOSTS_FAILED
-        return EXIT_OK
-
-
-@dataclass
 class _Wave:
-    """What the tasks of one wave share: its play, hosts, JSON record, and who failed in it."""
+    """What the tasks of one wave share: its play, hosts, and who failed in it."""
 
     play: Play
     batch: list[str]
-    record: dict[str, Any]
     failed: set[str]
-
-
-class Unreachable(Exception):
-    """A host that could not be reached; wraps the connection layer's own exception."""
 
 
 @dataclass
@@ -128,7 +96,7 @@ class Runner:
     """One playbook run. `connect(host, host_vars)` opens a connection or raises Unreachable."""
 
     def __init__(self, playbook: Playbook, inventory: Any, options: RunOptions,
-                 reporter: Any, connect: Callable[[str, dict[str, Any]], Any]):
+                 reporter: Reporter, connect: Connector):
         self.book = playbook
         self.inventory = inventory
         self.options = options
@@ -138,10 +106,10 @@ class Runner:
         self.redactor = Redactor()
         self.local_cache: dict[str, Any] = {}
         self.hosts: dict[str, HostState] = {}
-        self.stats: dict[str, HostStats] = {}
+        self.record = Record()
+        self.stats = self.record.stats
         self.play_hosts: list[list[str]] = []
         self._lock = threading.Lock()
-        self._json_plays: list[dict[str, Any]] = []
         self._wave_tasks: list[Task] = []  # the current wave's tasks, for the read-ahead
         self._batch: list[str] = []  # the current wave's hosts (ansible_play_batch)
         self._rescuable = False  # running the tasks of a block that has a rescue section
@@ -206,7 +174,7 @@ class Runner:
         start = time.monotonic()
         if not self.play_hosts:
             self.prepare()
-        result = RunResult(stats=self.stats, plays=self._json_plays)
+        result = RunResult(stats=self.record.stats, plays=self.record.plays)
         run_start = getattr(self.reporter, "run_start", None)  # optional for reporters older than it
         if run_start is not None:
             run_start(list(dict.fromkeys(h for hosts in self.play_hosts for h in hosts)))
@@ -214,8 +182,7 @@ class Runner:
             with ThreadPoolExecutor(max_workers=max(1, self.options.forks)) as pool:
                 self._pool = pool
                 for play, selected in zip(self.book.plays, self.play_hosts):
-                    stop = self._run_play(play, selected, result)
-                    if stop:
+                    if self._run_play(play, selected, result):
                         break
         finally:
             self._close_all()
@@ -233,31 +200,33 @@ class Runner:
     def _run_play(self, play: Play, selected: list[str], result: RunResult) -> bool:
         """Run one play wave by wave; True when the whole playbook must stop."""
         self.reporter.play_start(play.name)
-        record = {"name": play.name, "tasks": []}
-        self._json_plays.append(record)
+        self.record.play(play.name)
         eligible = [h for h in selected if self.hosts[h].active]
         if not eligible:
             self.reporter.message("skipping: no hosts matched")
             return False
         plan = waves.batches(eligible, play.serial)
         for number, batch in enumerate(plan):
-            stop, reason = self._run_batch(play, batch, record)
-            whole_wave_down = all(not self.hosts[h].active for h in batch)
-            if stop or whole_wave_down:
+            stopped = ""
+            try:
+                self._run_batch(play, batch)
+            except StopRollout as stop:
+                stopped = stop.reason
+            if stopped or all(not self.hosts[h].active for h in batch):
                 later = [h for wave in plan[number + 1:] for h in wave]
                 later += [h for hosts in self.play_hosts[self.book.plays.index(play) + 1:]
                           for h in hosts if self.hosts[h].active]
                 # A threshold that fired always aborts; a wave that merely all failed
                 # aborts only when it leaves hosts behind (Ansible stops the play either way).
-                result.aborted = result.aborted or stop or bool(later)
-                result.abort_reason = reason or f"every host of the wave ({', '.join(batch)}) failed"
+                result.aborted = result.aborted or bool(stopped) or bool(later)
+                result.abort_reason = stopped or f"every host of the wave ({', '.join(batch)}) failed"
                 if result.aborted:
                     self.reporter.message(f"rollout stopped: {result.abort_reason}")
                 return True
         return False
 
-    def _run_batch(self, play: Play, batch: list[str], record: dict[str, Any]) -> tuple[bool, str]:
-        """All tasks then handlers of a play on one wave; (stop the rollout?, why)."""
+    def _run_batch(self, play: Play, batch: list[str]) -> None:
+        """All tasks then handlers of a play on one wave; raises StopRollout past a threshold."""
         failed_in_batch: set[str] = set()
         self._batch = batch
         for name in batch:
@@ -267,84 +236,68 @@ class Runner:
             if todo:
                 self.reporter.task_start("Gathering Facts")
                 outcomes = self._parallel(todo, lambda h: self._gather(h))
-                self._after_task(outcomes, None, record, "Gathering Facts")
+                self._after_task(outcomes, None, "Gathering Facts")
                 failed_in_batch |= {o.host for o in outcomes if o.status == "failed"}
         self._wave_tasks = [t for t in play.tasks if isinstance(t, Task) and self._selected_by_tags(t, play)]
         for name in batch:
             self.hosts[name].probes = None
-        wave = _Wave(play, batch, record, failed_in_batch)
-        stop, reason = self._run_items(wave, play.tasks, batch)
-        if stop:
-            return stop, reason
+        wave = _Wave(play, batch, failed_in_batch)
+        self._run_items(wave, play.tasks, batch)
         for handler in play.handlers:
             names = {handler.name, *handler.listen}
             hosts = [h for h in batch if self.hosts[h].active and self.hosts[h].notified & names]
             if hosts:
-                stop, reason = self._run_one(wave, handler, hosts, handler=True)
-                if stop:
-                    return stop, reason
-        return False, ""
+                self._run_one(wave, handler, hosts, handler=True)
 
-    def _run_items(self, wave: "_Wave", items: list[Any], hosts: list[str], *,
-                   include_failed: bool = False) -> tuple[bool, str]:
-        """Tasks and blocks in order on these hosts (those still able to run); (stop?, why)."""
+    def _run_items(self, wave: _Wave, items: list[Any], hosts: list[str], *,
+                   include_failed: bool = False) -> None:
+        """Tasks and blocks in order on these hosts (those still able to run)."""
         for item in items:
             runnable = [h for h in hosts if self._can_run(h, include_failed)]
             if not runnable:
                 break
             if isinstance(item, Block):
-                stop, reason = self._run_block(wave, item, runnable, include_failed)
+                self._run_block(wave, item, runnable, include_failed)
             elif self._selected_by_tags(item, wave.play):
-                stop, reason = self._run_one(wave, item, runnable)
-            else:
-                continue
-            if stop:
-                return stop, reason
-        return False, ""
+                self._run_one(wave, item, runnable)
 
     def _can_run(self, host: str, include_failed: bool) -> bool:
         state = self.hosts[host]
         return not state.unreachable and not state.rescuing and (include_failed or not state.failed)
 
-    def _run_block(self, wave: "_Wave", block: Block, hosts: list[str],
-                   include_failed: bool) -> tuple[bool, str]:
+    def _run_block(self, wave: _Wave, block: Block, hosts: list[str], include_failed: bool) -> None:
         """block, then rescue for the hosts that failed in it, then always for all who entered."""
         outer, self._rescuable = self._rescuable, bool(block.rescue)
         try:
-            stop, reason = self._run_items(wave, block.tasks, hosts, include_failed=include_failed)
+            self._run_items(wave, block.tasks, hosts, include_failed=include_failed)
         finally:
             self._rescuable = outer
-        rescuing = [h for h in hosts if self.hosts[h].rescuing]
-        for name in rescuing:
-            self.hosts[name].rescuing = False
-        if stop:
-            return stop, reason
+            rescuing = [h for h in hosts if self.hosts[h].rescuing]
+            for name in rescuing:
+                self.hosts[name].rescuing = False
         if rescuing:
-            stop, reason = self._run_items(wave, block.rescue, rescuing)
-            if stop:
-                return stop, reason
+            self._run_items(wave, block.rescue, rescuing)
         if block.always:
-            return self._run_items(wave, block.always, hosts, include_failed=True)
-        return False, ""
+            self._run_items(wave, block.always, hosts, include_failed=True)
 
-    def _run_one(self, wave: "_Wave", task: Task, hosts: list[str], *, handler: bool = False) -> tuple[bool, str]:
+    def _run_one(self, wave: _Wave, task: Task, hosts: list[str], *, handler: bool = False) -> None:
         """One task on these hosts, then Ansible's checks: any_errors_fatal, max_fail_percentage."""
         play, batch = wave.play, wave.batch
         self.reporter.task_start(task.title, handler=handler)
         outcomes = self._run_task(play, task, hosts)
-        self._after_task(outcomes, task, wave.record, task.title)
+        self._after_task(outcomes, task, task.title)
         failed_now = {o.host for o in outcomes if o.status == "failed" and not o.ignored
                       and not self.hosts[o.host].rescuing}
         down_now = {o.host for o in outcomes if o.status == "unreachable"}
         wave.failed |= failed_now
         if (play.any_errors_fatal or task.any_errors_fatal) and (failed_now or down_now):
             self._fail_rest(batch)
-            return True, f"any_errors_fatal: task {task.title!r} failed on {', '.join(sorted(failed_now | down_now))}"
+            raise StopRollout(f"any_errors_fatal: task {task.title!r} failed on "
+                              f"{', '.join(sorted(failed_now | down_now))}")
         if outcomes and waves.exceeds_max_fail(len(wave.failed), len(batch), play.max_fail_percentage):
             self._fail_rest(batch)
-            return True, (f"{len(wave.failed)} of {len(batch)} hosts in the wave failed, more than "
-                          f"max_fail_percentage {play.max_fail_percentage:g}%")
-        return False, ""
+            raise StopRollout(f"{len(wave.failed)} of {len(batch)} hosts in the wave failed, more than "
+                              f"max_fail_percentage {play.max_fail_percentage:g}%")
 
     def _fail_rest(self, batch: list[str]) -> None:
         for name in batch:
@@ -370,38 +323,27 @@ class Runner:
             outcomes.append(outcome)
         return outcomes
 
-    def _after_task(self, outcomes: list[TaskOutcome], task: Task | None, record: dict[str, Any],
-                    title: str) -> None:
-        entry = {"name": title, "hosts": {}}
+    def _after_task(self, outcomes: list[TaskOutcome], task: Task | None, title: str) -> None:
+        entry = self.record.task(title)
         for o in outcomes:
             state = self.hosts[o.host]
-            stats = self.stats.setdefault(o.host, HostStats())
             state.touched = True
+            self.record.count(o, rescued=self._rescuable)
             if o.status == "unreachable":
-                stats.unreachable += 1
                 state.unreachable = True
             elif o.status == "failed" and not o.ignored and self._rescuable:
-                stats.rescued += 1  # the block's rescue takes over for this host
-                state.rescuing = True
+                state.rescuing = True  # the block's rescue takes over for this host
             elif o.status == "failed" and not o.ignored:
-                stats.failed += 1
                 state.failed = True
-            elif o.status == "skipped":
-                stats.skipped += 1
-            else:
-                stats.ok += 1
-                stats.changed += o.status == "changed" or (o.ignored and bool(o.result.get("changed")))
-                stats.ignored += o.ignored
-                if task is not None and o.status == "changed":
-                    state.notified.update(task.notify)
+            elif task is not None and o.status == "changed":
+                state.notified.update(task.notify)
             if task is not None and (o.status != "ok" or task.module not in READ_ONLY):
                 state.probes = None  # the host may have changed: what was read ahead is stale
             shown = self._shown(o.result, task)
-            entry["hosts"][o.host] = {"status": o.status, "ignored": o.ignored, **shown}
+            self.record.host(entry, o, shown)
             self.reporter.host_result(o.host, o.status, shown, ignored=o.ignored,
                                       diff=self._diff_enabled(task) and not (task and task.no_log),
                                       module=task.module if task else None)
-        record["tasks"].append(entry)
 
     def _shown(self, result: dict[str, Any], task: Task | None) -> dict[str, Any]:
         """The result as it may be printed: censored for no_log, secrets masked always."""
@@ -445,27 +387,22 @@ class Runner:
 
     def variables(self, state: HostState, play: Play, task: Task | None = None,
                   extra: dict[str, Any] | None = None) -> HostVars:
-        """The host's variables, Ansible's precedence: inventory < facts < play < task < set_fact/register < -e."""
-        play_hosts = self.play_hosts[self.book.plays.index(play)]
+        """The host's variables in Ansible's precedence (fleet/variables.py)."""
         if self._groups is None:
             self._groups = {g: self.inventory.group_hosts(g) for g in self.inventory.groups}
-        magic = {
-            "groups": self._groups,
-            "hostvars": _AllHostVars(self, play),
-            "play_hosts": [h for h in self._batch if self.hosts[h].active],  # Ansible's old name of the batch
-            "ansible_play_hosts": [h for h in play_hosts if self.hosts[h].active],
-            "ansible_play_hosts_all": play_hosts,
-            "ansible_play_batch": [h for h in self._batch if self.hosts[h].active],
-            "ansible_check_mode": self.options.check if task is None or task.check_mode is None else task.check_mode,
-            "ansible_diff_mode": self.options.diff,
-            "playbook_dir": str(self.book.directory.resolve()),
-            "omit": OMIT,
-        }
-        layers = [magic, state.inventory_vars, state.facts, play.vars,
-                  task.vars if task else {}, state.runtime, self.options.extra_vars]
-        if extra:
-            layers.append(extra)
-        return HostVars(self.templar, layers)
+        magic = scope.magic(
+            play_hosts=self.play_hosts[self.book.plays.index(play)], batch=self._batch,
+            active=lambda h: self.hosts[h].active, groups=self._groups,
+            hostvars=scope.AllHostVars(list(self.inventory.hosts), lambda name: self._other(name, play)),
+            check_mode=self.options.check if task is None or task.check_mode is None else task.check_mode,
+            diff_mode=self.options.diff, playbook_dir=str(self.book.directory.resolve()))
+        return scope.layered(self.templar, magic, inventory=state.inventory_vars, facts=state.facts,
+                             play=play.vars, task=task.vars if task else {}, runtime=state.runtime,
+                             extra_vars=self.options.extra_vars, extra=extra)
+
+    def _other(self, name: str, play: Play) -> HostVars:
+        state = self.hosts.get(name) or HostState(name, self.inventory.host_vars(name))
+        return self.variables(state, play)
 
     def _run_task(self, play: Play, task: Task, hosts: list[str]) -> list[TaskOutcome]:
         if task.run_once:
@@ -487,12 +424,8 @@ class Runner:
             outcome = TaskOutcome(host, "failed", {"failed": True, "changed": False,
                                                    "msg": f"{task.where}: {exc}"})
         except Exception as exc:  # noqa: BLE001 - one host's error is that host's failure
-            if _is_unreachable(exc):
-                outcome = TaskOutcome(host, "unreachable", {"unreachable": True, "changed": False,
-                                                            "msg": str(exc)})
-            else:
-                outcome = TaskOutcome(host, "failed", {"failed": True, "changed": False,
-                                                       "msg": f"{type(exc).__name__}: {exc}"})
+            outcome = TaskOutcome(host, "failed", {"failed": True, "changed": False,
+                                                   "msg": f"{type(exc).__name__}: {exc}"})
         if outcome.status == "failed" and task.ignore_errors:
             outcome.ignored = True
         if task.register and outcome.status != "unreachable":
@@ -542,6 +475,10 @@ class Runner:
         args = {k: (v if k in raw_keys else self.templar.resolve(v, variables))
                 for k, v in task.args.items()}
         args = {k: v for k, v in args.items() if v != OMIT}
+        try:
+            args = module.SPEC.coerce(args)
+        except ValueError as exc:
+            return {"failed": True, "changed": False, "msg": f"{task.module}: {exc}"}
         if task.no_log or any(_secretish(k) for k in args):
             self.redactor.add_vars(args)
         check = self.options.check if task.check_mode is None else task.check_mode
@@ -555,34 +492,14 @@ class Runner:
             environment={k: str(v) for k, v in self.templar.resolve(task.environment, variables).items()},
             set_facts=lambda facts: self._set_facts(state, facts), local_cache=self.local_cache,
             probes=state.probes if task.module in PROBED else None,
+            resolve_local=functools.partial(resolve_local, self.book.directory),
         )
-        attempts = (task.retries + 1) if task.until is not None and task.retries is not None else 1
-        result: dict[str, Any] = {}
-        for attempt in range(1, attempts + 1):
-            result = self._invoke(module, ctx, args)
-            if task.until is None:
-                break
-            judged = variables.child({task.register or "result": result}) if task.register else \
-                variables.child(result)
-            if all(self.templar.condition(c, judged) for c in task.until):
-                break
-            result["attempts"] = attempt
-            if attempt < attempts:
-                self.reporter.message(f"FAILED - RETRYING: [{state.name}]: {task.title} "
-                                      f"({attempts - attempt} retries left).")
-                time.sleep(task.delay)
-            else:
-                result.update(failed=True, msg=result.get("msg", "retries exhausted"))
-        if task.until is not None:
-            result["attempts"] = min(attempt, attempts)
-        if task.changed_when is not None or task.failed_when is not None:
-            judged = variables.child({task.register: result}) if task.register else variables.child(result)
-            if task.changed_when is not None:
-                result["changed"] = all(self.templar.condition(c, judged) for c in task.changed_when)
-            if task.failed_when is not None:
-                result["failed"] = all(self.templar.condition(c, judged) for c in task.failed_when)
-                result["failed_when_result"] = result["failed"]
-        return result
+
+        def retrying(left: int) -> None:
+            self.reporter.message(f"FAILED - RETRYING: [{state.name}]: {task.title} ({left} retries left).")
+
+        return conditions.call(lambda: self._invoke(module, ctx, args), task, self.templar, variables,
+                               on_retry=retrying)
 
     def _read_ahead(self, play: Play, task: Task, state: HostState, become: bool) -> dict[tuple[str, bool], str]:
         """Stat every path this and the wave's later tasks will look at, in ONE remote command.
@@ -618,42 +535,19 @@ class Runner:
     def _invoke(self, module: Any, ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
         try:
             return module.run(ctx, args)
+        except (TemplateError, ValueError) as exc:  # a template or an argument the module cannot read
+            return {"failed": True, "changed": False, "msg": str(exc)}
         except Unreachable:
             raise
-        except TemplateError as exc:
-            return {"failed": True, "changed": False, "msg": str(exc)}
         except Exception as exc:  # noqa: BLE001
-            if _is_unreachable(exc):
-                raise Unreachable(str(exc)) from exc
+            if _is_link_lost(exc):
+                raise Unreachable(ctx.host, str(exc)) from exc
             raise
 
     def _set_facts(self, state: HostState, facts: dict[str, Any]) -> None:
         with self._lock:
             state.runtime.update(facts)
             self.redactor.add_vars(facts)
-
-
-class _AllHostVars:
-    """`hostvars[name]`: another host's variables, resolved on access."""
-
-    def __init__(self, runner: Runner, play: Play):
-        self._runner, self._play = runner, play
-
-    def __getitem__(self, name: str) -> HostVars:
-        state = self._runner.hosts.get(name)
-        if state is None:
-            hv = self._runner.inventory.host_vars(name)
-            state = HostState(name, hv)
-        return self._runner.variables(state, self._play)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._runner.inventory.hosts
-
-    def __iter__(self):
-        return iter(self._runner.inventory.hosts)
-
-    def keys(self):
-        return list(self._runner.inventory.hosts)
 
 
 def _status(result: dict[str, Any]) -> str:
@@ -679,24 +573,19 @@ def _run(conn: Any, command: str) -> tuple[int, str, str]:
     return res.exit_code, out, err
 
 
-def _is_unreachable(exc: BaseException) -> bool:
-    """The connection layer's Unreachable (or a dropped link) without importing it eagerly."""
+def _is_link_lost(exc: BaseException) -> bool:
+    """A dropped link seen as paramiko's or the socket's own error (the connection layer
+    turns what it can into Unreachable; this catches what surfaces in the middle of a module)."""
     import socket
 
-    if type(exc).__name__ == "Unreachable":
-        return True
-    try:
-        import paramiko
+    import paramiko
 
-        if isinstance(exc, (paramiko.SSHException, EOFError, socket.error)):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return isinstance(exc, (EOFError, ConnectionError, socket.timeout))
+    return isinstance(exc, (paramiko.SSHException, EOFError, ConnectionError, socket.timeout, OSError)) \
+        and not isinstance(exc, FileNotFoundError)
 
 
-def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOptions, reporter: Any,
-                 connect: Callable[[str, dict[str, Any]], Any] | None = None) -> RunResult:
+def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOptions, reporter: Reporter,
+                 connect: Connector | None = None) -> RunResult:
     """Load (if a path), check, and run a playbook; UserError before any host is touched.
     Connections are SSH (ssh_connector) unless `connect` is given."""
     from y7deploy.fleet.playbook import load_playbook
@@ -705,45 +594,3 @@ def run_playbook(playbook: Playbook | str | Path, inventory: Any, options: RunOp
     runner = Runner(book, inventory, options, reporter, connect or ssh_connector(inventory, options))
     runner.prepare()
     return runner.run()
-
-
-class SSHConnector:
-    """Opens the run's one connection per host (y7deploy.fleet.connection) from its inventory vars.
-
-    Specs are built in `prepare` for every host before anything runs, so a bad connection
-    variable is bad input (exit 2) rather than a failure halfway through a rollout.
-    """
-
-    def __init__(self, options: RunOptions):
-        from y7deploy.fleet.hostspec import load_ssh_config
-
-        self.options = options
-        self.ssh_config = load_ssh_config()
-        self.specs: dict[str, Any] = {}
-
-    def prepare(self, name: str, host_vars: dict[str, Any]) -> None:
-        from dataclasses import replace
-
-        from y7deploy.fleet.hostspec import host_spec
-
-        spec = host_spec(name, {**host_vars, **self.options.extra_vars}, self.ssh_config)
-        if self.options.become_password:
-            spec = replace(spec, become_password=self.options.become_password)
-        self.specs[name] = spec
-
-    def __call__(self, name: str, host_vars: dict[str, Any]) -> Any:
-        from y7deploy.fleet.connection import Connection
-        from y7deploy.fleet.connection import Unreachable as Down
-
-        if name not in self.specs:
-            self.prepare(name, host_vars)
-        conn = Connection(self.specs[name], accept_new_host_keys=self.options.accept_new_host_keys)
-        try:
-            return conn.open()
-        except Down as exc:
-            raise Unreachable(str(exc)) from None
-
-
-def ssh_connector(inventory: Any, options: RunOptions) -> SSHConnector:
-    del inventory  # specs come from each host's merged vars, handed over by the runner
-    return SSHConnector(options)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os.path
 import re
-import shlex
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ import jinja2.nodes
 import yaml
 
 from y7deploy.errors import UserError
+from y7deploy.fleet.shell import quote
 
 
 class TemplateError(UserError):
@@ -34,11 +34,10 @@ class TemplateError(UserError):
 
 
 def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    return str(value).strip().lower() in ("yes", "y", "true", "t", "on", "1")
+    """Jinja's `bool` filter as Ansible's: anything that is not a true word is False."""
+    from y7deploy.fleet.convert import parse_bool
+
+    return parse_bool(value, strict=False)
 
 
 def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
@@ -101,7 +100,7 @@ FILTERS = {
     "dirname": os.path.dirname,
     "b64encode": lambda v: base64.b64encode(str(v).encode()).decode(),
     "b64decode": lambda v: base64.b64decode(str(v)).decode(),
-    "quote": lambda v: shlex.quote(str(v)),
+    "quote": quote,
     "mandatory": _mandatory,
     "ternary": _ternary,
     "hash": _hash,

@@ -27,28 +27,68 @@ Owner and mode of a replaced file are kept unless `mode` is given. Stale temp
 files of other versions of the same target are removed after a rename.
 
 Remote needs: POSIX sh and GNU coreutils (stat -c, sha256sum, truncate, tee, head).
-The sums cache, SUMS_DIR, sums_key and SUMS_SIGNATURE are shared with
-modules/base.py's stat probe: keep them in step.
+The host-side sums cache is fleet/shell.py's, shared with modules/base.py's stat probe.
+
+Like Fabric's Transfer(connection), this takes a connection and never imports the
+connection layer: `Transfer(conn).put_file(...)`, or the functions with conn first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
-from y7deploy.fleet.connection import quote_argv
+from y7deploy.fleet import localsums
+from y7deploy.fleet.convert import normalize_mode
+from y7deploy.fleet.shell import SUMS_DIR, SUMS_SIGNATURE, cached_sha256, quote_argv, record_sha256, sums_key
 
-if TYPE_CHECKING:
-    from y7deploy.fleet.connection import Connection
+
+
+class Connection(Protocol):
+    """What an upload needs of a connection (fleet/connection.py's Connection has it)."""
+
+    name: str
+
+    def run(self, command: str, *, sudo: bool = False) -> "_Result": ...
+
+    def start(self, command: str, *, sudo: bool = False) -> "_Stream": ...
+
+
+class _Result(Protocol):
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class _Stream(Protocol):
+    def send(self, data: bytes | memoryview) -> None: ...
+
+    def finish(self) -> tuple[bytes, bytes, int]: ...
 
 SMALL = 512 * 1024  # below this, one round trip: always send, let the host compare
 CHUNK = 4 * 1024 * 1024
 PART_MARK = ".y7part-"
-SUMS_DIR = '"${XDG_CACHE_HOME:-$HOME/.cache}/y7deploy/sums"'
+__all__ = ["SUMS_DIR", "SUMS_SIGNATURE", "Transfer", "TransferError", "TransferReport", "file_sha256",
+           "forget_local_sums", "part_name", "put_bytes", "put_file", "sums_key"]
+
+
+class Transfer:
+    """Uploads over one connection (anything with run/start/name, as Fabric's Transfer takes its
+    Connection): put_bytes and put_file make the remote path hold exactly those bytes."""
+
+    def __init__(self, conn: "Connection"):
+        self.conn = conn
+
+    def put_bytes(self, data: bytes, remote: str, *, mode: int | str | None = None, sudo: bool = False,
+                  report: "TransferReport | None" = None) -> bool:
+        return put_bytes(self.conn, data, remote, mode=mode, sudo=sudo, report=report)
+
+    def put_file(self, local: str | os.PathLike, remote: str, *, mode: int | str | None = None,
+                 sudo: bool = False, report: "TransferReport | None" = None) -> bool:
+        return put_file(self.conn, local, remote, mode=mode, sudo=sudo, report=report)
 
 
 class TransferError(Exception):
@@ -72,18 +112,8 @@ def part_name(remote: str, key: str) -> str:
 
 
 def _mode_arg(mode: int | str | None) -> str:
-    """chmod's argument: ints are octal bits, octal strings are normalised ("0644" -> "644",
-    as `stat -c %a` prints), symbolic modes (u+x) pass through."""
-    if mode is None:
-        return ""
-    if isinstance(mode, int):
-        return format(mode, "o")
-    text = str(mode).strip()
-    if re.fullmatch(r"[0-7]{3,4}", text):
-        return format(int(text, 8), "o")
-    if not re.fullmatch(r"[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*", text):
-        raise ValueError(f"invalid file mode {mode!r}")
-    return text
+    """chmod's argument, as `stat -c %a` prints it ("0644" -> "644"), or "" for none."""
+    return normalize_mode(mode) or ""
 
 
 def _set_mode(m: str) -> str:
@@ -96,24 +126,17 @@ def _set_mode(m: str) -> str:
             '[ "$b" = "$(stat -c %a -- "$r")" ] || echo mode-changed; ')
 
 
-# Identifies one version of a file: any write, chmod or rename changes its ctime (or inode).
-SUMS_SIGNATURE = 'stat -c "%d:%i:%s:%z" -- "$r" | tr " " _'
 # Reads $r (target), $t (temp), $m (mode or empty), $s (its sha256), $k (its key in the sums cache).
 _FINALIZE = (
     'if [ -e "$r" ]; then chown --reference="$r" -- "$t" 2>/dev/null; chmod --reference="$r" -- "$t"; fi; '
     '[ -z "$m" ] || chmod "$m" -- "$t" || exit 4; '
     'mv -f -- "$t" "$r" || exit 4; rm -f -- "$t" "${t%-*}"-* 2>/dev/null; '
-    'd=' + SUMS_DIR + '; { mkdir -p "$d" && printf "%s %s\\n" "$(' + SUMS_SIGNATURE + ')" "$s" '
-    '> "$d/$k"; } 2>/dev/null; echo changed'
+    + record_sha256() + 'echo changed'
 )
 
 
 def _vars(**values: str) -> str:
     return "".join(f"{k}={quote_argv([v])}; " for k, v in values.items())
-
-
-def sums_key(remote: str) -> str:
-    return hashlib.sha256(remote.encode()).hexdigest()[:32]
 
 
 def _check(result_code: int, out: str, err: str, conn: "Connection", remote: str) -> str:
@@ -158,10 +181,8 @@ def put_file(conn: "Connection", local: str | os.PathLike, remote: str, *, mode:
     st = path.stat()
     if st.st_size <= SMALL:
         return put_bytes(conn, path.read_bytes(), remote, mode=mode, sudo=sudo, report=report)
-    key = file_key(path)
-    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    source = _Source(st.st_size, key, _LOCAL_SUMS.get(memo), lambda: file_sha256(path),
-                     lambda digest: _LOCAL_SUMS.__setitem__(memo, digest),
+    source = _Source(st.st_size, file_key(path), localsums.known(path), lambda: localsums.local_sha256(path),
+                     lambda digest: localsums.remember(path, digest),
                      lambda start, end: _file_chunks(path, start, end))
     return _put_large(conn, source, remote, mode, sudo, report)
 
@@ -174,26 +195,14 @@ def file_key(path: str | os.PathLike) -> str:
     return hashlib.sha256(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
-# sha256 of workstation files already hashed in this process, per (path, size, mtime): a file
-# pushed to ten hosts is read and hashed once. A memo, not state: forgetting it costs only time.
-_LOCAL_SUMS: dict[tuple[str, int, int], str] = {}
-
-
 def forget_local_sums() -> None:
-    """Drop the memo of local file hashes (the bench does, to time cold uploads)."""
-    _LOCAL_SUMS.clear()
+    """Forget the hashes of local files (the bench does, to time cold uploads)."""
+    localsums.forget()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a local file, from the memo when the file is unchanged since it was hashed."""
-    st = os.stat(path)
-    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if memo not in _LOCAL_SUMS:
-        h = hashlib.sha256()
-        for chunk in _file_chunks(Path(path), 0, st.st_size):
-            h.update(chunk)
-        _LOCAL_SUMS[memo] = h.hexdigest()
-    return _LOCAL_SUMS[memo]
+    """sha256 of a local file, read only when it changed since it was last hashed."""
+    return localsums.local_sha256(path)
 
 
 @dataclass
@@ -233,13 +242,11 @@ def _put_large(conn: "Connection", src: _Source, remote: str, mode: int | str | 
     t = part_name(remote, src.key)
     k = sums_key(remote)
     m = _mode_arg(mode)
-    probe = _vars(r=remote, t=t, k=k, want=str(src.size), p=_HASH_PY) + (
-        'if [ -f "$r" ]; then set -- $(stat -c "%s %a" -- "$r") "$(' + SUMS_SIGNATURE + ')"; sum=; '
-        'if [ "$1" = "$want" ]; then c=' + SUMS_DIR + '/$k; '
-        'if [ -f "$c" ] && read -r csig csum < "$c" && [ "$csig" = "$3" ]; then sum=$csum; '
-        'else if command -v python3 >/dev/null 2>&1; then sum=$(python3 -c "$p" "$r"); '
-        'else sum=$(sha256sum < "$r" | cut -c1-64); fi; '
-        '{ mkdir -p "${c%/*}" && printf "%s %s\\n" "$3" "$sum" > "$c"; } 2>/dev/null; fi; fi; '
+    hasher = ('if command -v python3 >/dev/null 2>&1; then python3 -c "$p" "$r"; '
+              'else sha256sum < "$r" | cut -c1-64; fi')
+    probe = _vars(t=t, want=str(src.size), p=_HASH_PY) + (
+        f'if [ -f {quote_argv([remote])} ]; then set -- $(stat -c "%s %a" -- {quote_argv([remote])}); sum=; '
+        'if [ "$1" = "$want" ]; then ' + cached_sha256(quote_argv([remote]), k, hasher) + 'fi; '
         'echo "file $1 $2 $sum"; fi; '
         '[ -f "$t" ] && echo "part $(stat -c %s -- "$t")"; exit 0'
     )

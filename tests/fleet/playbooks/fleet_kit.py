@@ -140,6 +140,23 @@ def both_tools(lab: Any, tmp: Path, book: Path, extra_vars: str, look: Any) -> t
     return oracle, ours
 
 
+def add_sudo_user(lab: Any, host: str, user: str, password: str) -> None:
+    """A login on `host` with the lab's key whose sudo asks for `password` (the lab's own user needs none)."""
+    from y7deploy.fleet.shell import quote_argv
+
+    pub = lab.key_file.with_name(lab.key_file.name + ".pub").read_text()
+    script = (
+        f"id {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; "
+        "printf '%s\\n' " + quote_argv([f"{user}:{password}"]) + " | chpasswd; "
+        f"echo '{user} ALL=(ALL:ALL) ALL' > /etc/sudoers.d/91-{user}; chmod 440 /etc/sudoers.d/91-{user}; "
+        f"install -d -m 700 -o {user} -g {user} /home/{user}/.ssh; "
+        "printf '%s' " + quote_argv([pub]) + f" > /home/{user}/.ssh/authorized_keys; "
+        f"chown {user}: /home/{user}/.ssh/authorized_keys; chmod 600 /home/{user}/.ssh/authorized_keys"
+    )
+    proc = lab.root(host, ["sh", "-c", script])
+    assert proc.returncode == 0, proc.stderr
+
+
 WAVE_BOOK = """
 - name: rollout
   hosts: all

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
+import posixpath
+import stat as stat_bits
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from y7deploy.errors import UserError
+from y7deploy.fleet import shell
+from y7deploy.fleet.convert import normalize_mode, parse_bool
+from y7deploy.fleet.shell import quote as q
+
+__all__ = ["DIFF_LIMIT", "ModuleContext", "Spec", "attribute_fixes", "bool_arg", "ensure_file", "execute",
+           "failed", "file_mode", "local_sha256", "looks_text", "normalize_mode", "parse_bool", "parse_stat",
+           "parse_stat_many", "q", "upload", "split_stat_many", "stat_command", "stat_many_command"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,18 @@ class Spec:
     free_form: bool = False  # `command: echo hi` style
     local: bool = False  # runs on the workstation only (debug, assert, set_fact)
     aliases: dict[str, str] = field(default_factory=dict)
+
+    def coerce(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Templated arguments as their kinds: booleans read once, as Ansible reads them
+        (ValueError naming the argument otherwise)."""
+        out = dict(args)
+        for key, kind in self.args.items():
+            if kind == "bool" and key in out and not isinstance(out[key], bool):
+                try:
+                    out[key] = parse_bool(out[key])
+                except ValueError as exc:
+                    raise ValueError(f"argument {key!r}: {exc}") from None
+        return out
 
     def validate(self, args: dict[str, Any], where: str, module: str) -> None:
         for alias, real in self.aliases.items():
@@ -63,6 +83,15 @@ class ModuleContext:
     set_facts: Callable[[dict[str, Any]], None] = lambda facts: None
     local_cache: dict[str, Any] = field(default_factory=dict)  # shared across hosts in a run
     probes: dict[tuple[str, bool], str] | None = None  # stat outputs read ahead by the runner
+    # a workstation file named by a task: (src, "files" or "templates") -> path, next to the playbook
+    resolve_local: Callable[[str, str], Path] | None = None
+
+    def local_path(self, src: str, subdir: str) -> Path:
+        """Where a task's `src` is on the workstation (absolute, or beside the playbook)."""
+        if self.resolve_local is not None:
+            return self.resolve_local(src, subdir)
+        path = Path(src)
+        return path if path.is_absolute() else self.base_dir / subdir / path
 
     def stat(self, path: str, with_hash: bool = True) -> tuple[int, str, str]:
         """A path's state (stat_command's output): from the runner's read-ahead when it has it."""
@@ -88,11 +117,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def q(value: Any) -> str:
-    """Quote one value for the remote POSIX shell. Every value a module sends goes through this."""
-    return shlex.quote(str(value))
-
-
 def failed(msg: str, **extra: Any) -> dict[str, Any]:
     return {"failed": True, "changed": False, "msg": msg, **extra}
 
@@ -108,27 +132,10 @@ STAT_SCRIPT = (
 )
 
 
-# A large file's sha256 is read from the host-side cache the uploader keeps (fleet/transfer.py:
-# one line "dev:inode:size:ctime sha256" per target path), and hashed only when that
-# signature no longer matches: an unchanged 50 MB file is never re-read on a re-run.
-CACHED_HASH = (
-    'c="{sums}/{key}"; r="$f"; sig=$({signature}); sum=; '
-    '[ -f "$c" ] && read -r csig csum < "$c" && [ "$csig" = "$sig" ] && sum=$csum; '
-    '[ -n "$sum" ] || {{ sum=$(sha256sum < "$f" | cut -c1-64); '
-    '{{ mkdir -p "{sums}" && echo "$sig $sum" > "$c"; }} 2>/dev/null; }}; echo "sha256=$sum"; '
-)
-
-
 def stat_command(path: str, with_hash: bool = True) -> str:
-    """One shell command printing key=value lines: type, mode, owner, group, size, sha256."""
-    from y7deploy.fleet import transfer
-
-    digest = ""
-    if with_hash:
-        # the uploader's own cache location and key, so both agree on what the host holds
-        # (private names of fleet/transfer.py: a mismatch only costs a re-hash, never a wrong answer)
-        digest = CACHED_HASH.format(sums=transfer.SUMS_DIR.strip('"'), key=transfer.sums_key(path),
-                                    signature=transfer.SUMS_SIGNATURE)
+    """One shell command printing key=value lines: type, mode, owner, group, size, sha256
+    (a large file's sha256 from the host-side cache, fleet/shell.py, while it is unchanged)."""
+    digest = shell.cached_sha256('"$f"', shell.sums_key(path)) + 'echo "sha256=$sum"; ' if with_hash else ""
     return STAT_SCRIPT.format(path=q(path), hash=digest)
 
 
@@ -136,15 +143,12 @@ def stat_many_command(paths: list[str] | list[tuple[str, bool]], with_hash: bool
     """One shell command printing every path's state (stat_command's lines), each after a
     `@@y7stat N` marker line. A path may come as (path, with_hash). The per-path script is a
     shell function, so a tree of hundreds of files stays a short command line."""
-    from y7deploy.fleet import transfer
-
-    digest = "if [ -n \"$2\" ]; then " + CACHED_HASH.format(
-        sums=transfer.SUMS_DIR.strip('"'), key="$2", signature=transfer.SUMS_SIGNATURE) + "fi; "
+    digest = 'if [ -n "$2" ]; then ' + shell.cached_sha256('"$f"', "$2") + 'echo "sha256=$sum"; fi; '
     body = STAT_SCRIPT.format(path='"$1"', hash=digest)
     calls = []
     for i, item in enumerate(paths):
         path, hashed = item if isinstance(item, tuple) else (item, with_hash)
-        calls.append(f"echo @@y7stat{i}; _y7stat {q(path)} {transfer.sums_key(path) if hashed else ''}; ")
+        calls.append(f"echo @@y7stat{i}; _y7stat {q(path)} {shell.sums_key(path) if hashed else ''}; ")
     return f"_y7stat() {{ {body}; }}; {''.join(calls)}true"
 
 
@@ -177,18 +181,6 @@ def parse_stat(output: str) -> dict[str, str]:
     return state
 
 
-def normalize_mode(mode: Any) -> str | None:
-    """'0644', 0o644 (YAML's 0644 reads as an int), '644' -> '644'; symbolic modes pass through."""
-    if mode is None:
-        return None
-    if isinstance(mode, int) and not isinstance(mode, bool):
-        return format(mode, "o")
-    text = str(mode).strip()
-    if text.isdigit():
-        return format(int(text, 8), "o")
-    return text
-
-
 def mode_matches(wanted: str | None, current: str | None) -> bool:
     if wanted is None:
         return True
@@ -211,39 +203,10 @@ def attribute_fixes(path: str, state: dict[str, str], mode: str | None, owner: A
 
 
 def local_sha256(path: Path, cache: dict[str, Any]) -> str:
-    """sha256 of a workstation file: once per run however many hosts need it, and kept on disk
-    (keyed by path, size, mtime and inode) so an unchanged 50 MB file is not re-read next run."""
-    st = path.stat()
-    signature = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-    key = f"sha256:{path}:{signature}"
-    if key in cache:
-        return cache[key]
-    store = _local_sums_dir() / hashlib.sha1(str(path.resolve()).encode()).hexdigest()
-    try:
-        saved_signature, saved_sum = store.read_text().split()
-        if saved_signature == signature:
-            cache[key] = saved_sum
-            return saved_sum
-    except (OSError, ValueError):
-        pass
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    cache[key] = digest.hexdigest()
-    try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_suffix(".tmp")
-        tmp.write_text(f"{signature} {cache[key]}\n")
-        os.replace(tmp, store)
-    except OSError:
-        pass  # a read-only home only costs the re-hash
-    return cache[key]
+    """sha256 of a workstation file, read once (fleet/localsums.py); `cache` is the run's memo."""
+    from y7deploy.fleet import localsums
 
-
-def _local_sums_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "y7deploy" / "local-sums"
+    return localsums.local_sha256(path, cache)
 
 
 def looks_text(data: bytes) -> bool:
@@ -253,28 +216,121 @@ def looks_text(data: bytes) -> bool:
 DIFF_LIMIT = 64 * 1024
 
 
-# Ansible's sets (module_utils.parsing.convert_bool); anything else is an error, not False.
-TRUTHY = frozenset({"y", "yes", "on", "1", "true", "t"})
-FALSY = frozenset({"n", "no", "off", "0", "false", "f", ""})
-
-
-def parse_bool(value: Any) -> bool:
-    """A playbook boolean as Ansible reads it: yes/no, on/off, true/false, 1/0, y/n, t/f."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if value is not None else ""
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if text in TRUTHY:
-        return True
-    if text in FALSY:
-        return False
-    raise ValueError(f"the value {value!r} is not a valid boolean (use true/false, yes/no, on/off, 1/0)")
-
-
 bool_arg = parse_bool
 
 
 def expand_home(path: str) -> str:
     """`~/x` stays for the remote shell to expand; everything else is absolute as given."""
     return os.path.normpath(path) if path.startswith("/") else path
+
+
+# --- what several modules do the same way -------------------------------------------------
+
+
+def file_mode(mode: Any, local: Path | None) -> str | None:
+    """A task's `mode` as chmod takes it; `preserve` is the workstation file's own mode."""
+    if mode == "preserve" and local is not None:
+        return format(stat_bits.S_IMODE(local.stat().st_mode), "o")
+    return normalize_mode(mode)
+
+
+def ensure_file(ctx: ModuleContext, dest: str, args: dict[str, Any], *, data: bytes | None = None,
+                path: Path | None = None, label: str = "") -> dict[str, Any]:
+    """Make dest hold exactly data (or the file at path) with the asked attributes."""
+    mode = file_mode(args.get("mode"), path)
+    owner, group = args.get("owner"), args.get("group")
+    want_sha = hashlib.sha256(data).hexdigest() if data is not None else local_sha256(path, ctx.local_cache)
+    rc, out, err = ctx.stat(dest)
+    if rc != 0:
+        return failed(f"cannot inspect {dest}: {err.strip() or out.strip()}", rc=rc)
+    state = parse_stat(out)
+    if state["type"] == "directory" and path is not None:
+        dest = posixpath.join(dest, path.name)
+        rc, out, err = ctx.stat(dest)
+        state = parse_stat(out)
+    if state["type"] not in ("file", "absent"):
+        return failed(f"destination {dest} exists and is a {state['type']}")
+    force = parse_bool(args.get("force", True))
+    content_changed = state["type"] == "absent" or (force and state.get("sha256") != want_sha)
+    fixes = attribute_fixes(dest, state, mode, owner, group) if not content_changed else []
+    changed = content_changed or bool(fixes)
+    result: dict[str, Any] = {"changed": changed, "dest": dest, "checksum": want_sha}
+    if ctx.diff and content_changed:
+        result["diff"] = _diff(ctx, dest, state, data, path, label)
+    if not changed or ctx.check:
+        return result
+    if content_changed:
+        upload(ctx, dest, data, path, mode)
+        # the upload set a numeric mode itself; another chmod would only bump the ctime and
+        # so invalidate the host's sha cache for this file
+        fixes = attribute_fixes(dest, {"mode": mode} if mode and mode.isdigit() else {}, mode, owner, group)
+    if fixes:
+        rc, out, err = ctx.run(" && ".join(fixes))
+        if rc != 0:
+            return failed(f"setting attributes of {dest} failed: {err.strip()}", rc=rc)
+    return result
+
+
+def upload(ctx: ModuleContext, dest: str, data: bytes | None, path: Path | None,
+            mode: str | None) -> None:
+    int_mode = int(mode, 8) if mode and mode.isdigit() else None
+    if data is not None:
+        ctx.conn.put_bytes(data, dest, mode=int_mode, sudo=ctx.become)
+    else:
+        ctx.conn.put_file(str(path), dest, mode=int_mode, sudo=ctx.become)
+
+
+def _diff(ctx: ModuleContext, dest: str, state: dict[str, str], data: bytes | None,
+          path: Path | None, label: str) -> dict[str, Any]:
+    new = data if data is not None else (path.read_bytes() if path.stat().st_size <= DIFF_LIMIT else None)
+    if new is None or not looks_text(new) or len(new) > DIFF_LIMIT:
+        return {"before_header": dest, "after_header": label, "before": "", "after": "",
+                "binary": True}
+    before = ""
+    if state["type"] == "file" and int(state.get("size", "0")) <= DIFF_LIMIT:
+        rc, out, _ = ctx.run(f"cat -- {q(dest)}")
+        before = out if rc == 0 else ""
+    return {"before_header": dest, "after_header": label, "before": before,
+            "after": new.decode("utf-8", "replace")}
+
+
+def execute(ctx: ModuleContext, args: dict[str, Any], script: str, *, shown: str,
+            cmd: Any) -> dict[str, Any]:
+    """The part command and shell share: creates/removes, chdir, check mode, the result."""
+    guard = _guard(ctx, args)
+    if guard is not None:
+        return {"changed": False, "rc": 0, "cmd": cmd, "stdout": guard, "stderr": "",
+                "stdout_lines": [guard], "stderr_lines": []}
+    if ctx.check:
+        return {"changed": False, "skipped": True, "cmd": cmd,
+                "msg": "Command would have run if not in check mode"}
+    if args.get("chdir"):
+        script = f"cd {q(args['chdir'])} && {script}"
+    stdin = args.get("stdin")
+    if stdin is not None and args.get("stdin_add_newline", True):
+        stdin = str(stdin) + "\n"
+    rc, out, err = ctx.run(script, stdin=stdin)
+    out, err = out.rstrip("\n"), err.rstrip("\n")
+    result = {"changed": True, "rc": rc, "cmd": cmd, "stdout": out, "stderr": err,
+              "stdout_lines": out.splitlines(), "stderr_lines": err.splitlines()}
+    if rc != 0:
+        result.update(failed=True, msg="non-zero return code")
+    return result
+
+
+def _guard(ctx: ModuleContext, args: dict[str, Any]) -> str | None:
+    """A message when creates/removes says the command need not run, else None."""
+    creates, removes = args.get("creates"), args.get("removes")
+    if creates is None and removes is None:
+        return None
+    tests = []
+    if creates is not None:
+        tests.append(f"[ -e {q(creates)} ] && echo c")
+    if removes is not None:
+        tests.append(f"[ -e {q(removes)} ] || echo r")
+    _, out, _ = ctx.run("; ".join(tests) + "; true")
+    if "c" in out.split():
+        return f"skipped, since {creates} exists"
+    if "r" in out.split():
+        return f"skipped, since {removes} does not exist"
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from y7deploy.fleet.modules.base import ModuleContext, Spec, failed, q
+from y7deploy.fleet.modules.base import ModuleContext, Spec, execute, failed, q
 
 SPEC = Spec(
     args={"cmd": "str", "argv": "list", "chdir": "str", "creates": "str", "removes": "str",
@@ -32,45 +32,3 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
             return failed(f"cannot split command line: {exc}")
     script = "exec " + " ".join(q(a) for a in argv)
     return execute(ctx, args, script, shown=" ".join(q(a) for a in argv), cmd=argv)
-
-
-def execute(ctx: ModuleContext, args: dict[str, Any], script: str, *, shown: str,
-            cmd: Any) -> dict[str, Any]:
-    """The part command and shell share: creates/removes, chdir, check mode, the result."""
-    guard = _guard(ctx, args)
-    if guard is not None:
-        return {"changed": False, "rc": 0, "cmd": cmd, "stdout": guard, "stderr": "",
-                "stdout_lines": [guard], "stderr_lines": []}
-    if ctx.check:
-        return {"changed": False, "skipped": True, "cmd": cmd,
-                "msg": "Command would have run if not in check mode"}
-    if args.get("chdir"):
-        script = f"cd {q(args['chdir'])} && {script}"
-    stdin = args.get("stdin")
-    if stdin is not None and args.get("stdin_add_newline", True):
-        stdin = str(stdin) + "\n"
-    rc, out, err = ctx.run(script, stdin=stdin)
-    out, err = out.rstrip("\n"), err.rstrip("\n")
-    result = {"changed": True, "rc": rc, "cmd": cmd, "stdout": out, "stderr": err,
-              "stdout_lines": out.splitlines(), "stderr_lines": err.splitlines()}
-    if rc != 0:
-        result.update(failed=True, msg="non-zero return code")
-    return result
-
-
-def _guard(ctx: ModuleContext, args: dict[str, Any]) -> str | None:
-    """A message when creates/removes says the command need not run, else None."""
-    creates, removes = args.get("creates"), args.get("removes")
-    if creates is None and removes is None:
-        return None
-    tests = []
-    if creates is not None:
-        tests.append(f"[ -e {q(creates)} ] && echo c")
-    if removes is not None:
-        tests.append(f"[ -e {q(removes)} ] || echo r")
-    _, out, _ = ctx.run("; ".join(tests) + "; true")
-    if "c" in out.split():
-        return f"skipped, since {creates} exists"
-    if "r" in out.split():
-        return f"skipped, since {removes} does not exist"
-    return None

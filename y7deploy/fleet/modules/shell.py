@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from y7deploy.fleet.modules.base import ModuleContext, Spec, failed, q
-from y7deploy.fleet.modules.command import execute
+from y7deploy.fleet.modules.base import ModuleContext, Spec, execute, failed, q
 
 SPEC = Spec(
     args={"cmd": "str", "chdir": "str", "creates": "str", "removes": "str", "executable": "str",

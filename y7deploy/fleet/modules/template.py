@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from y7deploy.fleet.modules.base import ModuleContext, Spec, failed
-from y7deploy.fleet.modules.copy import ensure_file
+from y7deploy.fleet.modules.base import ModuleContext, Spec, ensure_file, failed
 
 SPEC = Spec(
     args={"src": "str", "dest": "str", "mode": "mode", "owner": "str", "group": "str",
@@ -16,10 +15,9 @@ SPEC = Spec(
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
-    from y7deploy.fleet.playbook import resolve_local
     from y7deploy.fleet.templating import TemplateError
 
-    src = resolve_local(ctx.base_dir, str(args["src"]), "templates")
+    src = ctx.local_path(str(args["src"]), "templates")
     if not src.is_file():
         return failed(f"could not find template {args['src']!r} (looked for {src})")
     key = f"template-source:{src}"
