@@ -57,7 +57,11 @@ def test_a_dropped_handshake_is_one_result_without_paramiko_tracebacks(banner_dr
     assert result["error"] == "unreachable" and "Error reading SSH protocol banner" in result["msg"]
 
 
-def test_paramiko_log_is_behind_vv(banner_dropper, tmp_path):
+def test_each_try_is_in_the_debug_log_behind_v_and_paramiko_behind_vv(banner_dropper, tmp_path):
+    run = y7deploy("ping", "-v", "-i", f"127.0.0.1:{banner_dropper},", home=tmp_path)
+    assert run.returncode == 3
+    assert "y7deploy.fleet.connection DEBUG 127.0.0.1: try 1 of 3: SSH handshake" in run.stderr
+    assert "paramiko" not in run.stderr
     run = y7deploy("ping", "-vv", "-i", f"127.0.0.1:{banner_dropper},", home=tmp_path)
     assert run.returncode == 3
     assert "paramiko.transport" in run.stderr and "Error reading SSH protocol banner" in run.stderr

@@ -160,6 +160,7 @@ class Connection:
                     self._transport = self._connect_once(self._jump_transport())
                     return self
                 except _Retryable as exc:
+                    log.debug("%s: try %d of %d: %s", self.name, attempt + 1, self.retries + 1, exc)
                     if attempt >= self.retries:
                         raise Unreachable(self.name, str(exc)) from None
                     time.sleep(self.backoff * (2**attempt))
