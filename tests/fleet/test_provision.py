@@ -3,6 +3,7 @@ lab's deepstream-app stand-in: the parser built per CUDA, the unit installed, re
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 import shutil
@@ -38,19 +39,47 @@ def _on_all(lab, command: str) -> None:
         list(pool.map(lambda h: lab.root(h.name, command), lab.hosts))
 
 
+# Every path under /opt/y7deploy and the unit, with owner, group, mode, size, mtime and ctime:
+# a chmod or chown to the same value still moves ctime, so "untouched" means untouched.
+SNAPSHOT = (f"find {ROOT} /etc/systemd/system/y7deploy-app.service -printf '%p %u %g %m %s %T@ %C@\\n' "
+            "2>/dev/null | sort")
+
+
+def _snapshots(fleet) -> dict[str, str]:
+    return {h: fleet.root(h, SNAPSHOT) for h in fleet.hosts}
+
+
+def tree_sha(src: Path) -> str:
+    """The parser's src-sha as provision.yml documents it: sha256 over `sha256sum` lines
+    ("<hex>  ./<path>") of every file, paths in byte order; first 16 hex digits."""
+    paths = sorted(("./" + p.relative_to(src).as_posix()).encode() for p in src.rglob("*") if p.is_file())
+    lines = b"".join(hashlib.sha256((src / p.decode()[2:]).read_bytes()).hexdigest().encode() + b"  " + p + b"\n"
+                     for p in paths)
+    return hashlib.sha256(lines).hexdigest()[:16]
+
+
+def sha_var(src: Path) -> tuple[str, ...]:
+    """provision.yml computes src-sha with a `pipe` lookup, which y7deploy's runner lacks so
+    far: pass the id as the extra var provision.yml takes instead (computed here, the same way)."""
+    return ("-e", f"y7_parser_sha={tree_sha(src / 'nvdsinfer_custom_impl_Yolo')}")
+
+
 @pytest.fixture(scope="module")
 def provisioned(lab, tmp_path_factory):
-    """The lab provisioned twice, after a --check run (kept on the Fleet with what it left):
-    (fleet, first run, second run, host -> CUDA major.minor)."""
+    """The lab provisioned twice, each run preceded by a --check run whose before/after
+    snapshots of /opt/y7deploy are kept on the Fleet: (fleet, first, second, host -> CUDA_VER)."""
     fleet = kit.Fleet(lab, tmp_path_factory.mktemp("provision"))
+    sha = sha_var(Path(lab.deepstream_yolo_src))
     _on_all(lab, CLEAN)
     try:
-        check = fleet.play(PROVISION, "--check")
-        fleet.after_check = {h: [p for p in (f"{ROOT}/lib", "/etc/systemd/system/y7deploy-app.service")
-                                 if fleet.exists(h, p)] for h in fleet.hosts}
-        fleet.check_run = check
-        first = fleet.play(PROVISION)
-        second = fleet.play(PROVISION)
+        before = _snapshots(fleet)
+        fleet.check_run = fleet.play(PROVISION, "--check", *sha)
+        fleet.check_fresh = (before, _snapshots(fleet))
+        first = fleet.play(PROVISION, *sha)
+        before = _snapshots(fleet)
+        fleet.check_again = fleet.play(PROVISION, "--check", *sha)
+        fleet.check_provisioned = (before, _snapshots(fleet))
+        second = fleet.play(PROVISION, *sha)
         cuda = {h: ".".join(f["cuda"].split(".")[:2]) for h, f in fleet.facts().items()}
         yield fleet, first, second, cuda
     finally:
@@ -103,7 +132,55 @@ def test_check_mode_on_a_fresh_fleet_leaves_it_untouched(provisioned):
     fleet, *_ = provisioned
     assert fleet.check_run.exit_code == 0, fleet.check_run.output
     assert all(r["changed"] > 0 for r in fleet.check_run.recap().values())  # it says what it would do
-    assert fleet.after_check == {h: [] for h in fleet.hosts}
+    before, after = fleet.check_fresh
+    assert after == before
+    assert not any(f"{ROOT}/lib" in line for text in after.values() for line in text.splitlines())
+
+
+def test_check_mode_on_a_provisioned_fleet_changes_no_file_owner_or_mode(provisioned):
+    fleet, *_ = provisioned
+    assert fleet.check_again.exit_code == 0, fleet.check_again.output
+    assert all(r["changed"] == 0 for r in fleet.check_again.recap().values()), fleet.check_again.recap()
+    before, after = fleet.check_provisioned
+    assert all(f"{ROOT}/lib" in text for text in before.values())  # there was a tree to compare
+    assert after == before
+
+
+def test_the_whole_parser_tree_is_uploaded_and_named_by_its_sha(provisioned):
+    fleet, *_ = provisioned
+    src = Path(fleet.lab.deepstream_yolo_src) / "nvdsinfer_custom_impl_Yolo"
+    sha = tree_sha(src)
+    files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+    assert any("/" in f for f in files)  # the fixture has subdirectories (layers/)
+    for host in fleet.hosts:
+        (lib,) = _libs(fleet, host)
+        assert lib.split("/")[-2].startswith(f"{sha}-cuda")
+        staged = fleet.root(host, f"cd {ROOT}/staging/{sha}/nvdsinfer_custom_impl_Yolo && "
+                                  "find . -type f ! -name '*.o' ! -name '*.so' | sed 's|^./||' | sort").split()
+        assert staged == files
+
+
+def test_cuda_ver_comes_from_deepstream_yolos_table(provisioned):
+    """DeepStream-Yolo's README: 6.0.1 -> 10.2, 6.3 -> 11.4, 7.1 -> 12.6 on Jetson."""
+    fleet, *_ = provisioned
+    table = {"6.0.1": "10.2", "6.3": "11.4", "7.1": "12.6"}
+    for host, facts in fleet.facts().items():
+        (lib,) = _libs(fleet, host)
+        assert lib.split("/")[-2].endswith(f"-cuda{table[facts['deepstream']]}"), (host, lib)
+
+
+def test_opencv_var_builds_with_opencv(provisioned):
+    fleet, *_ = provisioned
+    host = next(h.name for h in fleet.lab.hosts if h.profile == "xavier-nx-jp513")
+    inventory = fleet.derived_inventory(all_vars={"deepstream_yolo_opencv": True})
+    run = fleet.play(PROVISION, "--limit", host, *sha_var(Path(fleet.lab.deepstream_yolo_src)), inventory=inventory)
+    try:
+        assert run.exit_code == 0, run.output
+        libs = _libs(fleet, host)
+        (cv,) = [lib for lib in libs if "-opencv/" in lib]
+        assert "libopencv_imgproc" in fleet.root(host, f"readelf -d {cv}")
+    finally:
+        fleet.root(host, f"rm -rf {ROOT}/lib/*-opencv")
 
 
 def test_second_provision_changes_nothing(provisioned):
@@ -125,7 +202,7 @@ def test_changed_parser_source_gets_its_own_library(provisioned, tmp_path):
         fh.write("\n// a local patch\n")
     inventory = fleet.derived_inventory(all_vars={"deepstream_yolo_src": str(src)})
     try:
-        run = fleet.play(PROVISION, "--limit", host, inventory=inventory)
+        run = fleet.play(PROVISION, "--limit", host, *sha_var(src), inventory=inventory)
         libs = _libs(fleet, host)
     finally:  # leave the host as the fixture provisioned it, for the tests after this one
         extra = [lib.rsplit("/", 1)[0] for lib in _libs(fleet, host) if lib != before]
@@ -166,7 +243,7 @@ def test_templates_follow_precision_batch_and_sources():
     assert int8["network-mode"] == "1" and int8["int8-calib-file"] == "calib.table"
     app = _key_file(_render("deepstream_app_config.txt.j2", {"y7_sources": [
         {"uri": SAMPLE}, {"uri": "rtsp://cam/1"}]}))
-    assert app["source0"]["type"] == "3" and app["source1"]["type"] == "4"
+    assert app["source0"]["type"] == "2" and app["source1"]["type"] == "4"  # 2: URI, 4: RTSP
     assert app["streammux"]["batch-size"] == "2" and app["streammux"]["live-source"] == "1"
     assert app["sink0"]["type"] == "1" and app["osd"]["enable"] == "0"
     assert app["tiled-display"]["rows"] == "1" and app["tiled-display"]["columns"] == "2"
