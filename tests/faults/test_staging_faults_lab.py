@@ -1,0 +1,193 @@
+"""Faults while a push stages a new release (upload, engine build), on a lab of four device
+classes pushed to as one wave of four canaries.
+
+Each test starts from every host committed on one release, breaks one host at the step it
+names (caught by watching the device: an upload's part file holding bytes, trtexec running,
+the push's lock holder), and then holds the same four things as test_activation_faults_lab:
+every host runs a release, old or new, never half switched; `status --json` says what the
+device says; nothing kept on a device is lost; the same push run again converges.
+
+Issue 10's own lab tests (tests/deploy/test_*_lab.py) cover an unreachable host mid-push
+and a build that fails or times out on its own; these add a link lost in the middle of an
+upload, sshd dying under a build, a full disk in the middle of an upload, trtexec killed
+(as the OOM killer does) with the rest of the wave already switched, a reboot in the middle
+of a build, and a slow link.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fault_kit import TRTEXEC_BUILD
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+SPARE = ("--max-fail-percentage", "25")  # one host of four may fail without stopping the rest
+
+
+def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_resumes(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[0]
+    before = f.begin("fault-2.0.0")
+    f.lab.fault(host, "slow")  # 1 Mbit/s: the 1.5 MB model takes seconds to send
+    try:
+        push = f.start("fault-3.0.0", *SPARE)
+        f.wait_for(f"{host}: the upload under way", lambda: f.part_file(host, "fault-3.0.0"), every=0.2)
+        f.lab.fault(host, "link-down")
+        done = push.wait()
+    finally:
+        f.lab.fault(host, "clear")
+
+    assert done.code == 3, done.output
+    assert done.result(host) == "unreachable"
+    assert done.others(host) == {"committed"}
+    f.assert_fleet_on("fault-3.0.0", host, "fault-2.0.0")
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+
+    again = f.push_now("fault-3.0.0", *SPARE)
+    assert again.code == 0, again.output
+    assert again.result(host) == "committed"
+    assert again.others(host) == {"unchanged"}
+    size = (f.releases / "fault-3.0.0" / "model.onnx").stat().st_size
+    assert 0 < again.report["hosts"][host]["bytes_sent"] < size  # what had arrived was not sent again
+    f.assert_runs(host, "fault-3.0.0")
+    assert f.leftovers(host) == []
+    f.assert_nothing_lost(before)
+
+
+def test_disk_full_during_upload_fails_that_host_and_leaves_no_partial_file(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[1]
+    before = f.begin("fault-3.0.0")
+    f.lab.fault(host, "slow")
+    try:
+        push = f.start("fault-4.0.0", *SPARE)
+        f.wait_for(f"{host}: the upload under way", lambda: f.part_file(host, "fault-4.0.0"), every=0.2)
+        f.lab.fault(host, "disk-full")
+        done = push.wait()
+        assert f.leftovers(host) == []  # cleaned up by the push, while the disk is still full
+    finally:
+        f.lab.fault(host, "clear")
+
+    assert done.code == 3, done.output
+    assert done.result(host) == "failed"
+    assert done.others(host) == {"committed"}
+    f.assert_fleet_on("fault-4.0.0", host, "fault-3.0.0")
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+
+    again = f.push_now("fault-4.0.0", *SPARE)
+    assert again.code == 0, again.output
+    assert again.result(host) == "committed"
+    f.assert_fleet_on("fault-4.0.0")
+    f.assert_nothing_lost(before)
+
+
+def test_sshd_killed_during_the_engine_build_the_open_session_finishes_the_push(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[2]
+    before = f.begin("fault-4.0.0")
+    builds = f.builds(host)
+    f.set_build_seconds(host, 4)
+    try:
+        push = f.start("fault-5.0.0")
+        f.wait_for(f"{host}: trtexec building", lambda: f.build_running(host), every=0.2)
+        f.lab.fault(host, "kill-sshd")  # sessions already open live on, as when the daemon dies
+        done = push.wait()
+        assert done.code == 0, done.output
+        assert done.others("") == {"committed"}
+        f.assert_status_tells_the_truth(down=(host,))  # no new session reaches it now
+        blind = f.push_now("fault-5.0.0")
+        assert blind.code == 3 and blind.result(host) == "unreachable", blind.output
+        assert blind.others(host) == {"unchanged"}
+    finally:
+        f.lab.fault(host, "clear")
+        f.set_build_seconds(host, None)
+
+    f.assert_fleet_on("fault-5.0.0")
+    assert f.builds(host) == builds + 1
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+    again = f.push_now("fault-5.0.0")
+    assert again.code == 0 and again.others("") == {"unchanged"}, again.output
+
+
+def test_trtexec_killed_mid_build_keeps_the_fleet_on_one_release_and_the_rerun_builds_only_there(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[3]
+    before = f.begin("fault-5.0.0")
+    f.set_build_seconds(host, 4)
+    try:
+        push = f.start("fault-6.0.0")
+        f.wait_for(f"{host}: trtexec building", lambda: f.build_running(host), every=0.2)
+        f.lab.root(host, ["pkill", "-KILL", "-f", TRTEXEC_BUILD])  # as the OOM killer ends a build
+        done = push.wait()
+    finally:
+        f.set_build_seconds(host, None)
+
+    assert done.code == 4, done.output  # one failure of four: the rollout stops and is put back
+    assert done.result(host) == "failed"
+    assert done.others(host) == {"reverted"}
+    f.assert_fleet_on("fault-5.0.0")
+    assert f.leftovers(host) == []
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+
+    builds = {h: f.builds(h) for h in f.hosts}
+    again = f.push_now("fault-6.0.0")
+    assert again.code == 0, again.output
+    assert again.others("") == {"committed"}
+    # The engines the others built before the rollout was put back are used, not rebuilt.
+    assert {h: f.builds(h) - builds[h] for h in f.hosts} == {h: int(h == host) for h in f.hosts}
+    f.assert_fleet_on("fault-6.0.0")
+    f.assert_nothing_lost(before)
+
+
+def test_a_host_that_reboots_during_its_build_comes_back_on_its_release_and_the_rerun_converges(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[0]
+    before = f.begin("fault-6.0.0")
+    f.set_build_seconds(host, 4)
+    try:
+        push = f.start("fault-7.0.0", *SPARE)
+        f.wait_for(f"{host}: trtexec building", lambda: f.build_running(host), every=0.2)
+        f.lab.root(host, "systemctl reboot")
+        done = push.wait()
+        f.lab.wait_ready(host)
+    finally:
+        f.set_build_seconds(host, None)
+
+    assert done.code == 3, done.output
+    assert done.result(host) in ("unreachable", "failed")
+    assert done.others(host) == {"committed"}
+    f.assert_fleet_on("fault-7.0.0", host, "fault-6.0.0")  # its unit came up with it, on its release
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+
+    again = f.push_now("fault-7.0.0", *SPARE)
+    assert again.code == 0, again.output
+    assert again.result(host) == "committed"
+    f.assert_fleet_on("fault-7.0.0")
+    assert f.leftovers(host) == []
+    f.assert_nothing_lost(before)
+
+
+def test_a_link_slowed_mid_push_delays_that_host_but_fails_nothing(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[1]
+    before = f.begin("fault-7.0.0")
+    push = f.start("fault-8.0.0")
+    f.wait_for(f"{host}: the push holding its lock", lambda: f.lab.root(
+        host, ["pgrep", "-f", "/opt/y7deploy/[.]lock"]).returncode == 0, every=0.2)
+    f.lab.fault(host, "slow")
+    try:
+        done = push.wait()
+    finally:
+        f.lab.fault(host, "clear")
+
+    assert done.code == 0, done.output
+    assert done.others("") == {"committed"}
+    assert done.report["hosts"][host]["bytes_sent"] >= (f.releases / "fault-8.0.0" / "model.onnx").stat().st_size
+    f.assert_fleet_on("fault-8.0.0")
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
