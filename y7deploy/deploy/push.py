@@ -8,6 +8,7 @@ canary, in the first wave) and copied through the workstation to the others.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,10 @@ def _done(p: planning.HostPlan, device: Device, report: Report) -> bool:
     st = device.state
     if report.hosts[p.host].result != "untouched":
         return True  # busy or unreachable: not ours to touch
+    on_disk = device.raw.get("current_configs") or {}
+    same_configs = all(on_disk.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in p.rendered)
     if st.state in ("committed", "rolled_back") and device.current == p.release and p.engine_key in device.engines \
-            and device.raw.get("unit", {}).get("ActiveState") == "active":
+            and same_configs and device.raw.get("unit", {}).get("ActiveState") == "active":
         report.hosts[p.host].result = "unchanged"
         report.hosts[p.host].reason = f"already on {p.release}"
         return True

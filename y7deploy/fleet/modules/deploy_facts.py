@@ -2,8 +2,8 @@
 
 Returns `ansible_facts` with `jetson` (as the facts module) and `y7`: state.json's text,
 what `current` and `previous` point at, the releases, engines and parser builds present
-(parsers newest first), the engine each release's config names, and the app unit's
-properties. Read with the shell alone, so it
+(parsers newest first), the engine each release's config names, the sha256 of the
+current release's .txt files, and the app unit's properties. Read with the shell alone, so it
 answers on a host y7deploy has never touched, and changes nothing.
 """
 
@@ -28,6 +28,7 @@ echo "releases=$(ls -1 releases 2>/dev/null | grep -v '^\.' | tr '\n' ' ')"
 echo "engines=$(ls -1 engines 2>/dev/null | sed -n 's/^\([^.].*\)\.engine$/\1/p' | tr '\n' ' ')"
 echo "parsers=$(ls -1td lib/*/libnvdsinfer_custom_impl_Yolo.so 2>/dev/null | cut -d/ -f2 | tr '\n' ' ')"
 echo "release_engines=$(for r in releases/*/config_infer_primary.txt; do [ -f "$r" ] && printf '%s=%s ' "$(basename "$(dirname "$r")")" "$(sed -n 's|^model-engine-file=.*/\([^/]*\)\.engine$|\1|p' "$r")"; done)"
+echo "current_configs=$(cd current 2>/dev/null && sha256sum -- *.txt 2>/dev/null | awk '{{printf "%s=%s ", $2, $1}}')"
 echo "state_json=$(base64 -w0 < state.json 2>/dev/null)"
 }}
 systemctl show {unit} -p {props} 2>/dev/null | sed 's/^/unit./'
@@ -68,5 +69,6 @@ def parse_state(text: str) -> dict[str, Any]:
     return {"current": release(values.get("current", "")), "previous": release(values.get("previous", "")),
             "releases": words("releases"), "engines": words("engines"), "parsers": words("parsers"),
             "release_engines": dict(w.partition("=")[::2] for w in words("release_engines")),
+            "current_configs": dict(w.partition("=")[::2] for w in words("current_configs")),
             "state_json": base64.b64decode(values.get("state_json", "")).decode("utf-8", "replace"),
             "unit": unit, "now": float(values.get("now") or 0)}
