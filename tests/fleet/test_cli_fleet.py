@@ -163,6 +163,29 @@ def test_one_connection_per_host_for_the_run_and_at_most_forks_at_once(lab, tmp_
     assert watch.most_busy == 2
 
 
+def test_kept_connections_serve_several_runs(lab, tmp_path):
+    """The steps of one rollout (several runs) share one connection per host through Kept."""
+    from y7deploy.cli.options import load
+    from y7deploy.fleet.connector import Kept
+    from y7deploy.fleet.report import Collector
+    from y7deploy.fleet.runner import RunOptions, run_playbook, ssh_connector
+
+    book = tmp_path / "ping.yml"
+    book.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - ping:\n")
+    inventory = load([str(lab.inventory_path)])
+    options = RunOptions()
+    watch = Watching(ssh_connector(inventory, options), meet=1)
+    kept = Kept(watch)
+    try:
+        for _ in range(3):
+            assert run_playbook(book, inventory, options, Collector(), kept).exit_code == 0
+        assert dict(watch.opened) == {h.name: 1 for h in lab.hosts}
+        assert all(link.alive() for link in kept.links.values())
+    finally:
+        kept.close_all()
+    assert kept.links == {}
+
+
 def test_accept_new_host_keys_through_the_cli(lab, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text("")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import logging
 import subprocess
 import threading
 import time
@@ -98,10 +99,8 @@ def test_sudo_without_password(conn):
 
 
 def test_command_timeout(conn):
-    t0 = time.monotonic()
-    with pytest.raises(CommandTimeout):
-        conn.run("sleep 30", timeout=0.5)
-    assert time.monotonic() - t0 < 5
+    with pytest.raises(CommandTimeout):  # raised while `sleep 30` still runs: it was stopped, not waited for
+        conn.run("sleep 30; echo finished", timeout=0.5)
     assert conn.run("echo still fine").stdout == "still fine\n"
 
 
@@ -285,30 +284,35 @@ def test_proxy_command(lab, tmp_path):
 # -- unreachable -------------------------------------------------------------------------------
 
 
-def test_unreachable_host_reported_quickly_others_go_on(lab, lab_fault, specs):
+def test_unreachable_host_reported_once_others_go_on(lab, lab_fault, specs, caplog):
+    caplog.set_level(logging.DEBUG, logger="y7deploy.fleet.connection")
     with lab_fault("jetson04", "link-down"), ConnectionPool(specs, connect_timeout=2) as pool:
-        t0 = time.monotonic()
         results = run_parallel(list(specs), lambda h: pool.get(h).run("hostname").stdout.strip(), forks=10)
-        elapsed = time.monotonic() - t0
-    assert isinstance(results["jetson04"], Unreachable) and "timed out" in str(results["jetson04"])
+    assert isinstance(results["jetson04"], Unreachable) and "timed out after 2s" in str(results["jetson04"])
     assert results["jetson01"] == "jetson01" and results["jetson03"] == "jetson03"
-    assert elapsed < 8  # connect timeout 2 s, no retry after a timeout; the rest is a loaded machine
+    connects = [r.getMessage() for r in caplog.records if r.getMessage().startswith("jetson04: connecting")]
+    assert len(connects) == 1  # no retry after a timeout: the host is down
 
 
-def test_sshd_down_is_unreachable_after_bounded_retries(lab_fault, specs):
+def tries(caplog, host: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "y7deploy.fleet.connection"
+            and r.getMessage().startswith(f"{host}: try ")]
+
+
+def test_sshd_down_is_unreachable_after_bounded_retries(lab_fault, specs, caplog):
+    caplog.set_level(logging.DEBUG, logger="y7deploy.fleet.connection")
     with lab_fault("jetson04", "kill-sshd"):
-        t0 = time.monotonic()
         with pytest.raises(Unreachable, match="refused"):
             Connection(specs["jetson04"], retries=2, backoff=0.2).open()
-        assert 0.6 <= time.monotonic() - t0 < 8  # two backoffs (0.2 s, 0.4 s), then give up
+    assert [t.split(":")[1] for t in tries(caplog, "jetson04")] == [" try 1 of 3", " try 2 of 3", " try 3 of 3"]
 
 
-def test_refused_port_is_unreachable(specs):
+def test_refused_port_is_unreachable(specs, caplog):
+    caplog.set_level(logging.DEBUG, logger="y7deploy.fleet.connection")
     spec = dataclasses.replace(specs["jetson01"], port=2)
-    t0 = time.monotonic()
     with pytest.raises(Unreachable, match="refused"):
         Connection(spec, retries=1, backoff=0.1).open()
-    assert time.monotonic() - t0 < 3
+    assert len(tries(caplog, "jetson01")) == 2
 
 
 def test_link_lost_mid_command(lab, lab_fault, specs):

@@ -185,6 +185,7 @@ class Connection:
             command = re.sub("%([hpr%])", lambda m: "%" if m.group(1) == "%" else quote(values[m.group(1)]),
                              spec.proxy_command)
             return paramiko.ProxyCommand(command)
+        log.debug("%s: connecting to %s:%s", self.name, spec.host, spec.port)
         try:
             sock = socket.create_connection((spec.host, spec.port), timeout=spec.connect_timeout)
         except socket.timeout:
