@@ -13,12 +13,16 @@ import posixpath
 import stat as stat_bits
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from y7deploy.errors import UserError
 from y7deploy.fleet import shell
 from y7deploy.fleet.convert import normalize_mode, parse_bool
 from y7deploy.fleet.shell import quote as q
+
+if TYPE_CHECKING:
+    from y7deploy.fleet.connector import Link
+    from y7deploy.fleet.templating import HostVars, Templar
 
 __all__ = ["DIFF_LIMIT", "ModuleContext", "Spec", "attribute_fixes", "bool_arg", "ensure_file", "execute",
            "failed", "file_mode", "local_sha256", "looks_text", "normalize_mode", "parse_bool", "parse_stat",
@@ -72,12 +76,12 @@ class ModuleContext:
     """Everything a module may use: the host's connection, its variables, the run's modes."""
 
     host: str
-    conn: Any  # y7deploy.fleet.connection.Connection (or None for local modules)
+    conn: "Link | None"  # None for the modules that run on the workstation (SPEC.local)
     check: bool
     diff: bool
     become: bool
-    variables: Any  # templating.HostVars
-    templar: Any  # templating.Templar
+    variables: "HostVars"
+    templar: "Templar"
     base_dir: Path
     environment: dict[str, str] = field(default_factory=dict)
     set_facts: Callable[[dict[str, Any]], None] = lambda facts: None
