@@ -89,10 +89,12 @@ def _plan(bundle: Any, devices: dict[str, Device], fleet: Fleet, precision: str 
     for host, device in devices.items():
         hv = host_vars(fleet, host)
         if not hv.get("y7_parser_sha"):
-            hv["y7_parser_sha"] = device.parser_sha(planning.parser_cuda_ver(device.facts))
+            opencv = str(hv.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
+            hv["y7_parser_sha"] = device.parser_sha(planning.parser_cuda_ver(device.facts), opencv)
         variables[host] = hv
+    held = {h: {"releases": d.releases, "engines": d.engines} for h, d in devices.items()}
     return planning.plan_push(bundle.manifest, planning.release_files(bundle.path), facts, variables,
-                              planning.PushOptions(precision=precision))
+                              planning.PushOptions(precision=precision), on_device=held)
 
 
 def _check(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], report: Report, diff: bool) -> None:

@@ -115,12 +115,13 @@ class Device:
     def engines(self) -> list[str]:
         return list(self.raw.get("engines") or [])
 
-    def parser_sha(self, cuda_ver: str) -> str:
-        """The src-sha of the newest parser provision built here for this CUDA."""
+    def parser_sha(self, cuda_ver: str, opencv: bool = False) -> str:
+        """The src-sha of the newest parser provision built here for this CUDA (and OpenCV or not):
+        push names the library the host has, whatever checkout the workstation holds now."""
+        suffix = f"-cuda{cuda_ver}" + ("-opencv" if opencv else "")
         for name in self.raw.get("parsers") or []:
-            sha, _, cuda = name.rpartition("-cuda")
-            if cuda == cuda_ver:
-                return sha
+            if name.endswith(suffix):
+                return name[: -len(suffix)]
         return ""
 
 
