@@ -10,6 +10,7 @@ A host that drops off after its switch is left to its own timer, which reverts i
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -50,15 +51,20 @@ class Outcome:
 
 
 def activate(fleet: Fleet, targets: dict[str, Target], run_id: str, playbook: str = "push.yml",
-             on_gate: Callable[[str, health.Verdict], None] | None = None) -> dict[str, Outcome]:
-    """Switch, gate, commit or revert every host of `targets`; each host's outcome."""
+             on_gate: Callable[[str, health.Verdict], None] | None = None,
+             timings: dict[str, float] | None = None) -> dict[str, Outcome]:
+    """Switch, gate, commit or revert every host of `targets`; each host's outcome.
+    `timings` gets the seconds spent switching, gating and committing or reverting added."""
+    clock = _Clock(timings if timings is not None else {})
     outcomes: dict[str, Outcome] = {}
     plan = {h: {"root": t.root, "release": t.release, "run_id": run_id,
                 "deadline": confirm_window(t.commit_deadline_s, t.gate_deadline_s),
                 "switch": {"switched": t.switch_doc, "reverted": t.revert_doc}}
             for h, t in targets.items()}
     switched: dict[str, tuple[float, dict[str, Any]]] = {}
-    for host, step in fleet.step(playbook, "activate", list(targets), plan).items():
+    with clock("activate"):
+        activated = fleet.step(playbook, "activate", list(targets), plan)
+    for host, step in activated.items():
         out = step.stdout_json("switch current (commit-confirmed) and restart")
         if step.status == "unreachable":
             outcomes[host] = Outcome("unreachable", step.msg, switched=True)
@@ -66,8 +72,9 @@ def activate(fleet: Fleet, targets: dict[str, Target], run_id: str, playbook: st
             switched[host] = (float(out.get("since") or time.time()), out.get("unit") or {})
         else:
             outcomes[host] = Outcome("failed", out.get("error") or step.msg)
-    verdicts = watch(fleet, {h: (s, u, targets[h], targets[h].engine_path) for h, (s, u) in switched.items()},
-                     playbook, on_gate)
+    with clock("gate"):
+        verdicts = watch(fleet, {h: (s, u, targets[h], targets[h].engine_path) for h, (s, u) in switched.items()},
+                         playbook, on_gate)
     passed = [h for h, v in verdicts.items() if isinstance(v, health.Verdict) and v.ok]
     for host, v in verdicts.items():
         if isinstance(v, str):
@@ -75,7 +82,9 @@ def activate(fleet: Fleet, targets: dict[str, Target], run_id: str, playbook: st
     if passed:
         commit_plan = {h: {"root": targets[h].root, "run_id": run_id, "commit": _stamped(targets[h].commit_doc),
                            "keep_releases": targets[h].keep_releases} for h in passed}
-        for host, step in fleet.step(playbook, "commit", passed, commit_plan).items():
+        with clock("commit"):
+            committed = fleet.step(playbook, "commit", passed, commit_plan)
+        for host, step in committed.items():
             v = verdicts[host]
             fps = min(v.fps) if v.fps else None
             if step.status == "unreachable":
@@ -87,8 +96,9 @@ def activate(fleet: Fleet, targets: dict[str, Target], run_id: str, playbook: st
                 err = step.stdout_json("commit the switch").get("error") or step.msg
                 outcomes[host] = Outcome("failed", f"commit refused: {err}", fps, True, switched[host][0])
     failed = {h: v for h, v in verdicts.items() if isinstance(v, health.Verdict) and not v.ok}
-    outcomes.update(put_back(fleet, {h: targets[h] for h in failed}, run_id,
-                             {h: _gate_reason(v) for h, v in failed.items()}, playbook, on_gate))
+    with clock("revert"):
+        outcomes.update(put_back(fleet, {h: targets[h] for h in failed}, run_id,
+                                 {h: _gate_reason(v) for h, v in failed.items()}, playbook, on_gate))
     for host in outcomes:
         if host in switched:
             outcomes[host].restarted_at = outcomes[host].restarted_at or switched[host][0]
@@ -170,6 +180,21 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
         if todo:
             time.sleep(POLL_S)
     return done
+
+
+class _Clock:
+    """`with clock("gate"):` adds the block's wall seconds to timings["gate"]."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - start
 
 
 def _stamped(state_doc: dict[str, Any]) -> dict[str, Any]:

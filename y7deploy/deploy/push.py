@@ -120,7 +120,9 @@ def _rollout(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], repo
     run_id = report.run_id or ""
     for host, p in plan.hosts.items():
         report.hosts[host] = HostReport(host, "untouched", "", devices[host].current, plan.release, p.engine_key)
-    locked = _lock(fleet, list(plan.hosts), req.lock_timeout, report, view)
+    # A host already committed on this release costs the one round trip of the plan, no lock.
+    locked = _lock(fleet, [h for h in plan.hosts if not _done(plan.hosts[h], devices[h], report)],
+                   req.lock_timeout, report, view)
     fresh, down = read_devices(fleet, locked)  # what the host holds now that nobody else may change it
     for host, why in down.items():
         _set(report, host, "unreachable", why)
@@ -135,10 +137,14 @@ def _rollout(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], repo
         view.say(f"wave {number}/{len(waves)}: {', '.join(wave)}")
         for host in wave:
             report.hosts[host].wave = number
+        start = time.monotonic()
         staged = _stage(fleet, plan, wave, engines, report)
+        _add(report.timings, "stage", time.monotonic() - start)
+        _add(report.timings, "build", max((report.hosts[h].build_seconds or 0.0 for h in wave
+                                           if report.hosts[h].engine == "built"), default=0.0))
         if staged:
             targets = {h: _target(plan.hosts[h], devices[h], run_id, host_vars(fleet, h)) for h in staged}
-            for host, outcome in activate(fleet, targets, run_id,
+            for host, outcome in activate(fleet, targets, run_id, timings=report.timings,
                                           on_gate=lambda h, v: view.host(h, fps=_fps(v), note=v.reason[:80])).items():
                 apply_outcome(report.hosts[host], outcome)
                 if outcome.result == "committed":
@@ -282,6 +288,10 @@ def _revert_run(fleet: Fleet, hosts: list[str], devices: dict[str, Device], run_
 
 def _root(fleet: Fleet, host: str) -> str:
     return str(host_vars(fleet, host).get("y7_root") or planning.ROOT)
+
+
+def _add(timings: dict[str, float], name: str, seconds: float) -> None:
+    timings[name] = timings.get(name, 0.0) + seconds
 
 
 def _set(report: Report, host: str, result: str, reason: str) -> None:
