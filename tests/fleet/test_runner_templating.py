@@ -67,4 +67,4 @@ def test_lookups_env_and_file(tmp_path, monkeypatch):
     assert t.resolve("{{ lookup('file', dir + '/token') }}", v) == "abc"
     assert t.resolve("{{ query('env', 'Y7T_SITE', 'Y7T_NOPE') }}", v) == ["lab-a", ""]
     with pytest.raises(TemplateError, match="not supported"):
-        t.resolve("{{ lookup('pipe', 'id') }}", v)
+        t.resolve("{{ lookup('url', 'https://example.invalid/') }}", v)
