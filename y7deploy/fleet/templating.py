@@ -14,6 +14,7 @@ import hashlib
 import json
 import os.path
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -126,7 +127,7 @@ TESTS = {
 
 
 def _lookup(kind: str, *terms: str, **options: Any) -> Any:
-    """Ansible's workstation-side lookups we support: env, file (read on the workstation)."""
+    """Ansible's workstation-side lookups we support: env, file and pipe, all on the workstation."""
     values = []
     for term in terms:
         if kind == "env":
@@ -137,9 +138,20 @@ def _lookup(kind: str, *terms: str, **options: Any) -> Any:
                     values.append(fh.read().rstrip("\n"))
             except OSError as exc:
                 raise jinja2.TemplateRuntimeError(f"lookup('file', {term!r}): {exc.strerror}") from None
+        elif kind == "pipe":
+            values.append(_pipe(str(term)))
         else:
-            raise jinja2.TemplateRuntimeError(f"lookup {kind!r} is not supported (env, file are)")
+            raise jinja2.TemplateRuntimeError(f"lookup {kind!r} is not supported (env, file, pipe are)")
     return ",".join(values) if not options.get("wantlist") else values
+
+
+def _pipe(command: str) -> str:
+    """lookup('pipe', cmd): the command's stdout, right-stripped, as ansible-core's pipe lookup."""
+    proc = subprocess.run(command, shell=True, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise jinja2.TemplateRuntimeError(f"lookup('pipe', {command!r}) returned {proc.returncode}")
+    return proc.stdout.rstrip()
 
 
 def make_env() -> jinja2.Environment:
