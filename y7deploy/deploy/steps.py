@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from y7deploy.fleet.runner import RunOptions, Runner, Unreachable, ssh_connector
+from y7deploy.fleet.report import Silent
+from y7deploy.fleet.runner import RunOptions, Runner, ssh_connector
 
 ROOT = "/opt/y7deploy"
 LEASE_S = 30
@@ -69,7 +70,7 @@ class HostStep:
             return {}
 
 
-class _Collect:
+class _Collect(Silent):
     """A runner reporter that keeps each host's results and tells the live view what runs."""
 
     def __init__(self, on_task: Callable[[str, str, str, dict[str, Any]], None] | None):
@@ -77,17 +78,8 @@ class _Collect:
         self.task = ""
         self.on_task = on_task
 
-    def play_start(self, name: str) -> None:
-        pass
-
     def task_start(self, title: str, handler: bool = False) -> None:
         self.task = title
-
-    def message(self, text: str) -> None:
-        pass
-
-    def recap(self, run: Any) -> None:
-        pass
 
     def host_result(self, host: str, status: str, result: dict[str, Any], *, ignored: bool = False,
                     diff: bool = False, module: str | None = None) -> None:
