@@ -9,12 +9,14 @@ the unit active and printing **PERF: after loading that engine); `status --json`
 the device says; nothing kept on a device is lost (every release file, engine and parser
 byte-identical); and the same push run again converges with no manual step.
 
-Issue 10's own lab tests (tests/deploy/test_*_lab.py) cover the single-fault basics: an app
-that crashes from its first start rolls back at the canary, the push killed after a switch
-reverts by the device's deadline, a host rebooted while uncommitted comes back on its old
-release, two pushes never interleave. These add what they leave out: a crash after the app
-ran, a re-run straight after the kill (before the deadline), a power cut, a second push of
-the same release, a camera lost during the gate.
+Issue 10's own lab tests (tests/deploy/test_push_failures_lab.py) cover the single-host
+basics: a release whose app fails from its first start rolls back at the canaries, the push
+killed after a switch is reverted by the device at its deadline, a host rebooted (cleanly)
+while uncommitted comes back on its old release, a second push is busy or waits and never
+interleaves. These add what they leave out: a crash after the app ran (the whole wave put
+back), a re-run straight after the kill (before the deadline), a power cut with no shutdown
+while the push goes on, a second push of the same release finding nothing to do, a camera
+lost through the gate.
 """
 
 from __future__ import annotations
