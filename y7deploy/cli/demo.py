@@ -1,72 +1,145 @@
 """`y7deploy demo`: the whole path on this machine, as the commands a user would type.
 
-Each step is a real `y7deploy` command run as its own process and echoed first, so the
-demo doubles as a walk-through: labelled images in CVAT's format, a trained detector, a
-release bundle, and a lab fleet of simulated Jetsons reached over SSH. The lab is torn
-down at the end whatever happened.
+Labelled images in CVAT's format become a trained detector and a release bundle, which
+is rolled out to a lab fleet of simulated Jetsons, then a second version in waves, then
+rolled back. Each step is a real `y7deploy` command run as its own process in the demo's
+folder and echoed first, so the demo doubles as a walk-through; everything it makes
+stays under that folder (the fleet's ledger too). The lab is torn down at the end,
+whatever happened before.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import click
+import yaml
 
 DEMO_LAB = "y7demo"
-DEMO_PROFILES = ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61")
+# Three hosts, two of one device class (an engine built once is copied to the other)
+# and one of another, so the first wave holds one canary per class.
+DEMO_PROFILES = ("orin-nano-jp61", "orin-nano-jp61", "xavier-nx-jp513")
+CAMERA = "file:///opt/nvidia/deepstream/deepstream/samples/streams/sample_1080p_h264.mp4"
+
+
+@dataclass(frozen=True)
+class Settings:
+    images: int
+    img_size: int
+    epochs: int
+    more_epochs: int
+    health_window: int  # seconds of **PERF: lines at or above the floor before a host commits
+
+
+FULL = Settings(images=60, img_size=320, epochs=3, more_epochs=2, health_window=10)
+QUICK = Settings(images=16, img_size=64, epochs=1, more_epochs=1, health_window=3)
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    commands: list[list[str] | Callable[[Path], str]]  # y7deploy arguments, or a file the user would write
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(demo)
 
 
+def plan(s: Settings, lab: str, work: Path) -> list[Step]:
+    """The demo's steps; paths are relative to the demo folder, where every command runs.
+
+    The data yaml is named by its full path: a relative one with a folder part is
+    resolved twice by y7deploy.data.config today (datasets/shapes/datasets/shapes/...).
+    """
+    data, inv, releases = str(work / "datasets/shapes/data.yaml"), "inventory", "releases"
+    train = ["train", "--data", data, "--cfg", "yolov7-tiny", "--batch-size", "8", "--img-size", str(s.img_size),
+             "--device", "cpu", "--workers", "1", "--project", "runs/train", "--exist-ok"]
+    export = ["export", "--name", "shapes", "--img-size", str(s.img_size), "--out", releases, "--force"]
+    return [
+        Step("Labelled images, as CVAT exports them (YOLO 1.1)",
+             [["dataset", "demo", "--out", "shapes-cvat.zip", "--images", str(s.images)],
+              ["dataset", "import", "shapes-cvat.zip", "--out", "datasets/shapes"],
+              ["dataset", "preview", data, "--out", "preview.png"]]),
+        Step("Train YOLOv7-tiny on the CPU",
+             [[*train, "--epochs", str(s.epochs), "--name", "v1"]]),
+        Step("Reparameterize, export ONNX in DeepStream-Yolo's layout, verify with onnxruntime, bundle as v1",
+             [[export[0], "runs/train/v1/weights/best.pt", *export[1:], "--version", "1.0.0"]]),
+        Step("A fleet of simulated Jetsons: two Orin Nano (JetPack 6.1), one Xavier NX (JetPack 5.1.3)",
+             [["lab", "up", "--name", lab, *[a for p in DEMO_PROFILES for a in ("--profile", p)],
+               "--inventory-out", f"{inv}/hosts.yml"],
+              _fleet_vars(s)]),
+        Step("Provision: device layout, the DeepStream-Yolo parser built per CUDA, the app unit",
+             [["provision", "-i", inv]]),
+        Step("Push v1: plan, stage, build the engine, switch, gate on **PERF: FPS, commit",
+             [["push", "shapes-1.0.0", "-i", inv, "--releases", releases],
+              ["status", "-i", inv]]),
+        Step("Train a few more epochs from v1 and export v2",
+             [[*train, "--weights", "runs/train/v1/weights/best.pt", "--epochs", str(s.more_epochs), "--name", "v2"],
+              [export[0], "runs/train/v2/weights/best.pt", *export[1:], "--version", "2.0.0"]]),
+        Step("Push v2 in waves: one canary per device class, then the rest",
+             [["push", "shapes-2.0.0", "-i", inv, "--releases", releases, "--serial", "1"]]),
+        Step("Roll back to v1, and see what the fleet and the ledger say",
+             [["rollback", "-i", inv],
+              ["status", "-i", inv],
+              ["history", "-i", inv]]),
+    ]
+
+
+def _fleet_vars(s: Settings) -> Callable[[Path], str]:
+    """group_vars/all.yml: each device's camera (a sample stream on the lab) and the health gate."""
+
+    def write(work: Path) -> str:
+        path = work / "inventory" / "group_vars" / "all.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"y7_sources": [CAMERA], "y7_perf_interval_s": 1,
+                                        "health_window": s.health_window, "min_fps": 10}, sort_keys=False))
+        return str(path.relative_to(work))
+
+    return write
+
+
 @click.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default="y7deploy-demo", show_default=True,
-              help="Where the dataset, the training run and the release go.")
-@click.option("--epochs", type=int, default=3, show_default=True, help="Training epochs (CPU).")
-@click.option("--images", type=int, default=120, show_default=True, help="Demo dataset size.")
-def demo(workdir: str, epochs: int, images: int) -> None:
-    """Run the main job: dataset → training → release, and a 3-host lab fleet."""
+              help="Where the dataset, the training runs, the releases, the inventory and the ledger go.")
+@click.option("--quick", is_flag=True, help="Fewer and smaller images, one epoch each, a short health gate: "
+                                            "every step, in a few minutes.")
+@click.option("--lab-name", default=DEMO_LAB, show_default=True, help="Name of the demo's lab.")
+def demo(workdir: str, quick: bool, lab_name: str) -> None:
+    """Run the whole path: CVAT labels → training → release → a lab fleet: push, push in waves, roll back."""
     work = Path(workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    inventory = work / "inventory.yml"
-    lab_up = ["lab", "up", "--name", DEMO_LAB, "--hosts", str(len(DEMO_PROFILES)),
-              *[arg for p in DEMO_PROFILES for arg in ("--profile", p)], "--inventory-out", str(inventory)]
-    dataset = work / "datasets" / "shapes"
-    run_dir = work / "runs" / "train" / "shapes"
-    steps = [
-        ("A fleet of simulated Jetsons, one per JetPack profile", [lab_up, ["lab", "status", "--name", DEMO_LAB]]),
-        ("Reach every device over SSH (host keys checked) and read its facts",
-         [["ping", "-i", str(inventory)], ["facts", "-i", str(inventory)]]),
-        ("Labelled images, as CVAT exports them (YOLO 1.1)",
-         [["dataset", "demo", "--out", str(work / "shapes-cvat.zip"), "--images", str(images)],
-          ["dataset", "import", str(work / "shapes-cvat.zip"), "--out", str(dataset)],
-          ["dataset", "check", str(dataset / "data.yaml")]]),
-        ("Train YOLOv7-tiny on the CPU",
-         [["train", "--data", str(dataset / "data.yaml"), "--cfg", "yolov7-tiny", "--epochs", str(epochs),
-           "--batch-size", "16", "--img-size", "320", "--device", "cpu", "--project", str(run_dir.parent),
-           "--name", run_dir.name, "--exist-ok"]]),
-        ("Reparameterize, export ONNX in DeepStream-Yolo's layout, verify, bundle",
-         [["export", str(run_dir / "weights" / "best.pt"), "--name", "shapes", "--version", "1.0.0", "--img-size", "320",
-           "--out", str(work / "releases"), "--force"],
-          ["release", "list", "--dir", str(work / "releases")]]),
-    ]
+    settings = QUICK if quick else FULL
+    (work / "inventory").mkdir(exist_ok=True)
+    # The ledger then sits beside the inventory, inside the demo's folder like everything else.
+    env = {k: v for k, v in os.environ.items() if k != "Y7DEPLOY_LEDGER"}
+    click.secho(f"Working in {work}", bold=True)
     try:
-        for title, commands in steps:
-            click.secho(f"\n== {title}", bold=True)
-            for args in commands:
-                _run(args)
+        for step in plan(settings, lab_name, work):
+            click.secho(f"\n== {step.title}", bold=True)
+            for command in step.commands:
+                if callable(command):
+                    _show_file(work, command(work))
+                else:
+                    _run(command, work, env)
     finally:
         click.secho("\n== Tear the lab down", bold=True)
-        _run(["lab", "down", "--name", DEMO_LAB], check=False)
+        _run(["lab", "down", "--name", lab_name], work, env, check=False)
     click.secho(f"\nDone. Everything the demo made is under {work}", bold=True)
 
 
-def _run(args: list[str], check: bool = True) -> None:
+def _show_file(work: Path, relative: str) -> None:
+    click.secho(f"$ cat {relative}", fg="cyan")
+    click.echo((work / relative).read_text().rstrip())
+
+
+def _run(args: list[str], work: Path, env: dict[str, str], check: bool = True) -> None:
     click.secho("$ y7deploy " + shlex.join(args), fg="cyan")
-    code = subprocess.call([sys.executable, "-m", "y7deploy", *args])
+    code = subprocess.call([sys.executable, "-m", "y7deploy", *args], cwd=work, env=env)
     if check and code != 0:
         raise click.ClickException(f"step failed (exit {code}): y7deploy {shlex.join(args)}")
