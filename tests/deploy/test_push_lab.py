@@ -106,3 +106,33 @@ def test_rollback_to_a_release_a_host_does_not_keep_is_refused_before_anything_c
     assert {r["host"] for r in report["refusals"]} == set(lab_fleet.hosts)
     assert all("tiny-9.9.9 is not kept on this host" in r["reason"] for r in report["refusals"])
     assert {h: lab_fleet.snapshot(h) for h in lab_fleet.hosts} == before
+
+
+def test_app_stop_start_and_status_and_logs_read_the_unit(lab_fleet):
+    host = lab_fleet.hosts[0]
+    inv = ["-i", str(lab_fleet.inventory)]
+    assert lab_fleet.y7("app", "stop", *inv, "--limit", host).returncode == 0
+    assert lab_fleet.root(host, "systemctl is-active y7deploy-app").strip() == "inactive"
+    status = lab_fleet.y7("app", "status", *inv, "--limit", host, "--json")
+    assert __import__("json").loads(status.stdout)[host]["state"] == "inactive/dead"
+    assert lab_fleet.y7("app", "start", *inv, "--limit", host).returncode == 0
+    lab_fleet.wait_for("the app's first **PERF: line", lambda: "**PERF:" in lab_fleet.y7("logs", host, *inv, "-n", "20").stdout)
+    logs = lab_fleet.y7("logs", host, *inv, "-n", "5")
+    assert logs.returncode == 0 and 1 <= len(logs.stdout.strip().splitlines()) <= 5
+
+
+def test_retention_keeps_the_newest_releases_and_their_engines_never_current_or_previous(lab_fleet):
+    host = lab_fleet.host_of("agx-orin-jp62")  # takes opset 14 and a dynamic batch
+    for release in ("tiny-1.0.0", "tiny-2.0.0", "tinyop-14", "tinydyn-1"):
+        code, report, proc = lab_fleet.push(release, "--limit", host, "-e", "keep_releases=2")
+        assert code == 0, proc.stdout[-2000:]
+    kept = set(lab_fleet.root(host, "ls /opt/y7deploy/releases").split())
+    assert kept == {"tinyop-14", "tinydyn-1"}
+    state = lab_fleet.state(host)
+    assert (state["current"], state["previous"]) == ("tinydyn-1", "tinyop-14")
+    engines = set(lab_fleet.root(host, "ls /opt/y7deploy/engines | sed -n 's/\\.engine$//p'").split())
+    used = {lab_fleet.root(host, f"sed -n 's|^model-engine-file=.*/||p' /opt/y7deploy/releases/{r}/config_infer_primary.txt").strip()[:-7]
+            for r in kept}
+    assert engines == used
+    code, _, _ = lab_fleet.run("rollback", "--limit", host)  # previous is kept: a rollback needs no build
+    assert code == 0 and lab_fleet.current(host) == "tinyop-14"
