@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def machine() -> list[str]:
                        ("pyinfra", [str(BIN / "pyinfra"), "--version"])):
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip().splitlines()
-            versions.append(f"{tool} {out[0] if out else '?'}")
+            versions.append(out[0] if out else f"{tool} ?")
         except OSError as exc:
             versions.append(f"{tool}: {exc.strerror}")
     return [f"machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}",
@@ -385,6 +386,10 @@ def main() -> int:
         ap.error(f"--only {args.only!r}: none of {', '.join(TOOLS)}")
     if args.repeat < 1:
         ap.error("--repeat: at least 1")
+    bundles = (sorted(p.parent.name for p in args.releases.glob("*/manifest.json"))
+               if args.releases and args.releases.is_dir() else [])
+    if args.releases and len(bundles) < 2:
+        ap.error(f"--releases {args.releases}: needs a folder with two release bundles, found {len(bundles)}")
     if os.geteuid() != 0:
         sys.exit("push_compare: the lab needs root")
 
@@ -399,14 +404,12 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="y7pushbench-"))
     if args.releases:
-        releases_dir = args.releases.resolve()
-        releases = sorted(p.name for p in releases_dir.iterdir() if (p / "manifest.json").is_file())[:2]
-        if len(releases) != 2:
-            sys.exit(f"--releases {args.releases}: needs two release bundles, found {releases}")
+        releases_dir, releases = args.releases.resolve(), bundles[:2]
     else:
         releases_dir = work / "releases"
         releases = export_releases(releases_dir)
     lab = Lab(args.lab)
+    print(f"lab {args.lab}: {sizes[-1]} hosts up, provisioned (work files in {work})", flush=True)
     started = time.perf_counter()
     lab.up(hosts=sizes[-1], log=lambda *_: None)
     results = Results()
@@ -416,7 +419,7 @@ def main() -> int:
         if args.build_seconds is not None:
             on_hosts(lab, lab.hosts, f"echo {args.build_seconds:g} > /etc/y7deploy-lab/trtexec-build-seconds")
         build = on_hosts(lab, lab.hosts[:1], "cat /etc/y7deploy-lab/trtexec-build-seconds")[0].stdout.strip()
-        profiles = sorted({h.profile for h in lab.hosts})
+        profiles = list(dict.fromkeys(h.profile for h in lab.hosts))
         header += [f"lab: {sizes[-1]} hosts up and provisioned in {time.perf_counter() - started:.0f} s; profiles "
                    f"in turn: {', '.join(profiles)}; trtexec build {build} s per engine (the lab's knob)",
                    f"releases {releases[0]} and {releases[1]} (yolov7-tiny, the real exporter); "
@@ -441,6 +444,7 @@ def main() -> int:
     finally:
         if not args.keep:
             lab.down(log=lambda *_: None)
+            shutil.rmtree(work, ignore_errors=True)
     for (n, tool), why in results.failed.items():
         notes.append(f"{TOOL_NAMES[tool]} failed at {n} hosts: {why.splitlines()[0]}")
     header.append(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
