@@ -8,6 +8,7 @@ canary, in the first wave) and copied through the workstation to the others.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -138,7 +139,7 @@ def _rollout(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], repo
         for host in wave:
             report.hosts[host].wave = number
         start = time.monotonic()
-        staged = _stage(fleet, plan, wave, engines, report)
+        staged = _stage(fleet, plan, wave, engines, report, devices, run_id)
         _add(report.timings, "stage", time.monotonic() - start)
         _add(report.timings, "build", max((report.hosts[h].build_seconds or 0.0 for h in wave
                                            if report.hosts[h].engine == "built"), default=0.0))
@@ -197,7 +198,7 @@ def _done(p: planning.HostPlan, device: Device, report: Report) -> bool:
         return True  # busy or unreachable: not ours to touch
     on_disk = device.raw.get("current_configs") or {}
     same_configs = all(on_disk.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in p.rendered)
-    if st.state in ("committed", "rolled_back") and device.current == p.release and p.engine_key in device.engines \
+    if st.state in ("committed", "rolled_back", "staged") and device.current == p.release and p.engine_key in device.engines \
             and same_configs and device.raw.get("unit", {}).get("ActiveState") == "active":
         report.hosts[p.host].result = "unchanged"
         report.hosts[p.host].reason = f"already on {p.release}"
@@ -206,12 +207,15 @@ def _done(p: planning.HostPlan, device: Device, report: Report) -> bool:
 
 
 def _stage(fleet: Fleet, plan: planning.Plan, wave: list[str], engines: dict[str, str],
-           report: Report) -> list[str]:
+           report: Report, devices: dict[str, Device], run_id: str) -> list[str]:
     """Upload, render and build (or copy) on every host of the wave; the hosts ready to switch."""
     stage = {}
     for host in wave:
         p = plan.hosts[host]
         stage[host] = _stage_vars(p)
+        staged = dstate.staged(devices[host].state, p.release, run_id, p.engine_key, time.time())
+        devices[host] = dataclasses.replace(devices[host], state=staged)
+        stage[host]["staged"] = doc(staged)
         if p.device_class in engines:
             stage[host]["engine"]["src"] = engines[p.device_class]
     ready = []

@@ -8,6 +8,7 @@ guard unit runs `guard` at boot, so a switch that was never committed is undone 
 the push that made it died or lost its link.
 
     y7deploy-device state [--unit U]
+    y7deploy-device stage < staged state
     y7deploy-device switch --to ID --run RUN --deadline SECONDS [--unit U] < {"switched", "reverted"}
     y7deploy-device commit --run RUN [--unit U] < committed state
     y7deploy-device revert [--run RUN] [--restart] [--reason TEXT] [--unit U]
@@ -223,6 +224,19 @@ def cmd_switch(args):
     return 0
 
 
+def cmd_stage(args):
+    """stdin: the staged state.json (files and engine in place, `current` unchanged); never
+    written over a pending switch, which only commit or revert may end."""
+    doc = _stdin_json()
+    with StateLock():
+        if read_state().get("state") == "switched":
+            print(json.dumps({"staged": False, "error": "a switch is pending"}))
+            return 1
+        write_state(doc)
+    print(json.dumps({"staged": True}))
+    return 0
+
+
 def cmd_commit(args):
     """stdin: the committed state.json; written only while this run's switch is still pending."""
     doc = _stdin_json()
@@ -339,7 +353,7 @@ def cmd_prune(args):
 def main(argv):
     p = argparse.ArgumentParser(prog="y7deploy-device")
     sub = p.add_subparsers(dest="cmd")
-    for name in ("state", "switch", "commit", "revert", "guard", "probe", "prune"):
+    for name in ("state", "stage", "switch", "commit", "revert", "guard", "probe", "prune"):
         s = sub.add_parser(name)
         s.add_argument("--unit", default=UNIT)
         if name == "switch":
