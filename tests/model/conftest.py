@@ -1,10 +1,14 @@
 """Fixtures for the model tests: small-width networks and weights that exercise every fold.
 
 Random init alone hides folding bugs (BN statistics at 0/1, implicit values near 0/1), so
-``randomize`` perturbs BN statistics and affine parameters, implicit layers and head biases.
+``randomize`` gives BN random affine terms and measured statistics, and implicit layers values
+far from 0/1.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,25 +27,19 @@ def small_cfg(name: str, width: float = 0.125, form: str = "training") -> dict:
 
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every BN non-trivial statistics and every implicit layer values far from 0/1."""
-    g = torch.Generator().manual_seed(seed)
+    """Non-trivial BN and implicit values, BN statistics measured on random images: the same
+    ``randomize`` that data/upstream/make.py gives the networks upstream's code saved."""
+    return _make_py().randomize(model, torch, seed)
 
-    def rand(t, lo, hi):
-        return torch.rand(t.shape, generator=g) * (hi - lo) + lo
 
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(rand(m.running_mean, -0.5, 0.5))
-                m.running_var.copy_(rand(m.running_var, 0.3, 2.0))
-                m.weight.copy_(rand(m.weight, 0.5, 1.5))
-                m.bias.copy_(rand(m.bias, -0.3, 0.3))
-        for name, p in model.named_parameters():
-            if ".ia." in name:
-                p.copy_(rand(p, -0.5, 0.5))
-            elif ".im." in name:
-                p.copy_(rand(p, 0.5, 1.5))
-    return model
+@functools.cache
+def _make_py():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("upstream_make", Path(__file__).parent / "data/upstream/make.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_model(name: str, nc: int = 3, seed: int = 0, width: float = 0.125, **kw) -> torch.nn.Module:

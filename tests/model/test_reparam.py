@@ -13,20 +13,25 @@ from y7deploy.model.reparam import deploy_cfg, is_deploy_form, reparameterize
 from y7deploy.model.yolo import Conv, Detect, RepConv, resolve_cfg
 
 
-def _assert_same_outputs(train_model, deploy_model, x):
+def _assert_same_outputs(train_model, deploy_model, x, tol=1e-3):
+    """Boxes within ``tol`` of the image size, scores within ``tol``/10 (export's own limits at
+    float32). Random narrow networks amplify float32 rounding far more than trained ones, so
+    the whole-network comparisons run in float64, where only a folding error can differ."""
     train_model.eval()
     with torch.no_grad():
         pred, raw = train_model(x)
         pred2, raw2 = deploy_model(x)
     assert pred.shape == pred2.shape and len(raw) == len(raw2)
-    rel = ((pred - pred2).abs() / pred.abs().clamp_min(1e-3)).max().item()
-    assert rel < 1e-3, f"relative error {rel}"
+    box_px = (pred[..., :4] - pred2[..., :4]).abs().max().item()
+    assert box_px <= tol * max(x.shape[-2:]), f"boxes off by {box_px} px"
+    assert (pred[..., 4:] - pred2[..., 4:]).abs().max().item() <= tol / 10
+    assert pred[..., 4:].std() > 1e-3  # the scores depend on the input: there is something to compare
     for a, b in zip(raw, raw2):
-        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
 
 
 def test_deploy_equals_training(arch, make_model):
-    model = make_model(arch, nc=3)
+    model = make_model(arch, nc=3).double()
     head = model.model[-1]
     with torch.no_grad():  # "trained" anchors, different from the cfg's: they must survive
         head.anchor_grid.mul_(1.3)
@@ -38,19 +43,20 @@ def test_deploy_equals_training(arch, make_model):
     assert not any(".bn." in k or "rbr_dense" in k or "implicit" in k or ".m2." in k for k in keys)
     assert torch.equal(deploy.model[-1].anchor_grid, head.anchor_grid)
     assert torch.equal(deploy.stride, model.stride)
-    _assert_same_outputs(model, deploy, torch.rand(2, 3, 128, 192))
+    assert next(deploy.parameters()).dtype == torch.float64
+    _assert_same_outputs(model, deploy, torch.rand(2, 3, 128, 192, dtype=torch.float64), tol=1e-6)
     assert sum(p.numel() for p in deploy.parameters()) < sum(p.numel() for p in model.parameters())
 
 
 def test_notebook_form_then_fused(make_model):
-    model = make_model("yolov7-d6", nc=2)
+    model = make_model("yolov7-d6", nc=2).double()
     unfused = reparameterize(model, fuse=False)
     assert "model.1.bn.running_mean" in unfused.state_dict() and not unfused.yaml.get("fused")
     assert len(unfused.model) == len(model.model) - 4  # the four aux-only rows are gone
-    x = torch.rand(1, 3, 128, 128)
-    _assert_same_outputs(model, unfused, x)
+    x = torch.rand(1, 3, 128, 128, dtype=torch.float64)
+    _assert_same_outputs(model, unfused, x, tol=1e-6)
     again = reparameterize(unfused)  # a deploy-form model reparameterizes to itself (fused)
-    _assert_same_outputs(model, again, x)
+    _assert_same_outputs(model, again, x, tol=1e-6)
 
 
 def test_packaged_deploy_cfgs_are_the_derived_ones(arch):

@@ -45,11 +45,11 @@ def test_upstream_file_loads_and_computes_what_upstream_computed(reference, file
     assert ckpt.kind == kind and ckpt.names == names and ckpt.nc == len(names)
     got = outputs(ckpt.model, reference["x"])
     torch.testing.assert_close(got, reference[ref_key], rtol=1e-5, atol=1e-4)
-    # ...and the deploy form of it still computes the same
-    deploy = reparameterize(ckpt.model)
-    want = reference[ref_key]
-    rel = ((outputs(deploy, reference["x"]) - want).abs() / want.abs().clamp_min(1e-3)).max().item()
-    assert rel < 1e-3
+    # ...and the deploy form of it still computes the same (in float64: only a folding error differs)
+    model64 = ckpt.model.double()
+    deploy = reparameterize(model64)
+    x64 = reference["x"].double()
+    torch.testing.assert_close(outputs(deploy, x64), outputs(model64, x64), rtol=1e-9, atol=1e-7)
 
 
 def test_upstream_best_exports(tmp_path):

@@ -144,3 +144,29 @@ def test_a_fused_checkpoint_is_refused_in_one_line(tmp_path):
 def test_onnx_still_needs_a_version(tmp_path):
     result = run("export", DATA / "ours_yolov7-tiny.pt", "--out", tmp_path / "r")
     assert result.exit_code == 2 and "--version is required" in result.stderr
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_upstream_detect_py_draws_boxes_our_model_predicts(arch):
+    """Upstream's detect.py, run on our upstream-pt file and data/upstream/detect.png, wrote label
+    lines (class, centre and size over the image, confidence); each is a prediction of our model
+    on the same pixels: same class, same confidence, the same box to detect.py's whole pixels."""
+    import cv2
+
+    rows = FACTS[arch]["detect_txt"]
+    assert rows, "detect.py found nothing above its threshold: nothing to compare"
+    bgr = cv2.imread(str(DATA / "detect.png"))
+    x = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))).float()[None] / 255
+    h, w = bgr.shape[:2]
+    pred = outputs(load_checkpoint(DATA / f"ours_{arch}.pt").model, x)[0]
+    conf, cls = (pred[:, 5:] * pred[:, 4:5]).max(1)
+    xyxy = torch.cat([pred[:, :2] - pred[:, 2:4] / 2, pred[:, :2] + pred[:, 2:4] / 2], 1)
+    xyxy = torch.stack([xyxy[:, 0].clamp(0, w), xyxy[:, 1].clamp(0, h), xyxy[:, 2].clamp(0, w),
+                        xyxy[:, 3].clamp(0, h)], 1)
+    scale = torch.tensor([w, h, w, h])
+    ours = torch.cat([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], 1) / scale
+    for c, *box, score in rows:
+        same = (cls == int(c)) & ((conf - score).abs() < 2e-6)  # detect.py writes 6 digits
+        same &= ((ours - torch.tensor(box)).abs() * scale <= 1.0).all(1)
+        assert same.any(), f"detect.py's {c:g} {box} {score} is no prediction of ours"
+    assert min(r[-1] for r in rows) >= FACTS[arch]["detect_conf_thres"]

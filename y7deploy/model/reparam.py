@@ -76,26 +76,33 @@ def deploy_cfg(cfg: dict) -> tuple[dict, dict[int, int]]:
 def _folded_head(head) -> dict[str, torch.Tensor]:
     """State-dict entries of a Detect equal to ``head``'s lead outputs, implicit layers folded."""
     sd = {"anchors": head.anchors.detach().clone(), "anchor_grid": head.anchor_grid.detach().clone()}
+    dtype = _working_dtype(head)
     for i in range(head.nl):
-        w = head.m[i].weight.detach().float()
-        b = head.m[i].bias.detach().float()
+        w = head.m[i].weight.detach().to(dtype)
+        b = head.m[i].bias.detach().to(dtype)
         if isinstance(head, IDetect):  # IAuxDetect is an IDetect too
-            ia = head.ia[i].implicit.detach().float().reshape(-1)
-            im = head.im[i].implicit.detach().float().reshape(-1)
+            ia = head.ia[i].implicit.detach().to(dtype).reshape(-1)
+            im = head.im[i].implicit.detach().to(dtype).reshape(-1)
             b = (b + w.reshape(w.shape[0], -1) @ ia) * im
             w = w * im.reshape(-1, 1, 1, 1)
         sd[f"m.{i}.weight"], sd[f"m.{i}.bias"] = w, b
     return sd
 
 
+def _working_dtype(module: torch.nn.Module) -> torch.dtype:
+    """float32 for half-precision weights (folding in fp16 loses digits), else the weights' own."""
+    return torch.promote_types(next(module.parameters()).dtype, torch.float32)
+
+
 def reparameterize(model: Model, fuse: bool = True) -> Model:
-    """A new deploy-form Model (eval mode) computing what ``model`` computes in eval mode.
+    """A new deploy-form Model (eval mode) computing what ``model`` computes in eval mode, in
+    ``model``'s precision (at least float32).
 
     ``fuse=False`` stops after the head swap (Conv/RepConv still carry their BNs): the form
     upstream's reparameterization notebook saves.
     """
     dcfg, keep = deploy_cfg(model.yaml)
-    deploy = Model(dcfg, names=model.names)
+    deploy = Model(dcfg, names=model.names).to(_working_dtype(model))
     head_old, head_new = len(model.model) - 1, len(deploy.model) - 1
     sd = {}
     for key, value in model.state_dict().items():

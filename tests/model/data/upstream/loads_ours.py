@@ -15,7 +15,10 @@ For each architecture in OURS it
 3. loads that file with upstream's code, three ways: ``torch.load(w)['model']`` (train.py),
    ``attempt_load`` (test.py and detect.py: it also fuses Conv+BN, RepConv and the implicit
    head), and upstream's ``Model(ckpt['model'].yaml)`` plus ``load_state_dict`` (train.py
-   --weights), and runs upstream's forward on a fixed input.
+   --weights), and runs upstream's forward on a fixed input;
+4. runs upstream's detect.py itself on ``detect.png`` (--save-txt --save-conf) and keeps the
+   label lines it wrote. torchvision is not installed here: its ``ops.nms`` is given a plain
+   greedy NMS, the one piece of detect.py's path that is not upstream's.
 
 It writes ``ours_upstream.pt`` (the input and each output, plain tensors) and
 ``ours_upstream.json`` (what upstream's objects say: class paths, names, nc, yaml_file, yaml,
@@ -33,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
+DETECT_CONF = 0.01
 OURS = {  # arch: (names, anchors in pixels, one [w, h, ...] row per level)
     "yolov7-tiny": (["car", "bus", "person"],
                     [[5, 30, 12, 8, 20, 40], [40, 15, 30, 70, 70, 30], [90, 160, 200, 90, 150, 250]]),
@@ -72,6 +76,48 @@ def tensors_digest(state_dict) -> str:
     return h.hexdigest()
 
 
+def greedy_nms(boxes, scores, iou_thres: float):
+    """torchvision.ops.nms's contract: indices kept, highest score first."""
+    import torch
+
+    order, keep = scores.argsort(descending=True), []
+    while order.numel():
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        lt, rb = torch.max(boxes[i, :2], boxes[rest, :2]), torch.min(boxes[i, 2:], boxes[rest, 2:])
+        inter = (rb - lt).clamp(min=0).prod(1)
+        area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
+        order = rest[inter / (area[i] + area[rest] - inter) <= iou_thres]
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def write_detect_image() -> Path:
+    import cv2
+    import numpy as np
+
+    image = HERE / "detect.png"  # lossless: the tests read the same pixels
+    rng = np.random.default_rng(5)
+    cv2.imwrite(str(image), (rng.random((64, 64, 3)) * 255).astype(np.uint8))
+    return image
+
+
+def run_detect(upstream: str, weights: Path, image: Path, conf: float) -> list[list[float]]:
+    """Upstream's detect.py as its command line runs it; the rows of the label file it wrote."""
+    import runpy
+
+    out = Path(tempfile.mkdtemp(prefix="y7deploy-detect-"))
+    argv = sys.argv
+    sys.argv = ["detect.py", "--weights", str(weights), "--source", str(image), "--img-size", "64", "--device",
+                "cpu", "--no-trace", "--conf-thres", str(conf), "--save-txt", "--save-conf", "--nosave",
+                "--project", str(out), "--name", "run"]
+    try:
+        runpy.run_path(str(Path(upstream) / "detect.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    labels = out / "run" / "labels" / f"{image.stem}.txt"
+    return [[float(v) for v in line.split()] for line in labels.read_text().splitlines()] if labels.exists() else []
+
+
 def upstream_view(upstream: str, files: dict[str, Path]) -> tuple[dict, dict]:
     from y7deploy.model.checkpoint import pickle_globals
 
@@ -79,13 +125,17 @@ def upstream_view(upstream: str, files: dict[str, Path]) -> tuple[dict, dict]:
     from make import stub_missing
 
     stub_missing()
+    import types
+
     import torch
+    sys.modules["torchvision"].__dict__["ops"] = types.SimpleNamespace(nms=greedy_nms)
     from models.experimental import attempt_load
     from models.yolo import Model
 
     real_load = torch.load  # upstream predates torch 2.6's weights_only default; these files are ours
     torch.load = lambda *a, **k: real_load(*a, **{"weights_only": False, **k})
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(11))
+    image = write_detect_image()
     outputs, facts = {"x": x}, {}
     for arch, path in files.items():
         ckpt = torch.load(path, map_location="cpu")
@@ -107,6 +157,7 @@ def upstream_view(upstream: str, files: dict[str, Path]) -> tuple[dict, dict]:
             "keys_upstream_lacks": sorted(theirs.keys() - own.keys()),
             "keys_upstream_has_more": sorted(own.keys() - theirs.keys()),
             "epoch": ckpt["epoch"], "best_fitness": ckpt["best_fitness"], "optimizer": ckpt["optimizer"],
+            "detect_conf_thres": DETECT_CONF, "detect_txt": run_detect(upstream, path, image, DETECT_CONF),
         }
     return outputs, facts
 

@@ -10,7 +10,7 @@ are not used to build or save a model, so empty stand-ins are put in their place
 
 Each file is saved the way upstream saves it, by upstream's code paths, from a network
 at a tiny width (width_multiple 1/32, so the files stay small) with non-trivial BN
-statistics and implicit values:
+statistics and implicit values (``randomize``, shared with tests/model/conftest.py):
 - yolov7-tiny_last.pt  train.py's dict (model, EMA, SGD optimizer state, numpy best_fitness)
 - yolov7-w6_best.pt    the same after upstream's strip_optimizer (IAuxDetect head)
 - yolov7-tiny_model.pt a bare pickled Model (torch.save(model))
@@ -64,20 +64,41 @@ def stub_missing() -> None:
             sys.modules[name] = module
 
 
-def randomize(model, torch) -> None:
-    g = torch.Generator().manual_seed(7)
+def randomize(model, torch, seed: int = 7):
+    """Give every BN non-trivial affine terms and statistics and every implicit layer values
+    far from 0/1 (fresh initialisation leaves them at 0/1, which hides folding bugs).
+
+    BN statistics are measured on random images, as training leaves them: made-up ones make a
+    deep, narrow network's output stop depending on its input (or blow up), and comparing
+    outputs would then prove nothing about the early layers. The images are large enough that
+    the deepest level still has a few cells to average over.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(t, lo, hi):
+        return torch.rand(t.shape, generator=g) * (hi - lo) + lo
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    channels = model.yaml["ch"] if hasattr(model, "yaml") else \
+        next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+    was_training, momenta = model.training, [bn.momentum for bn in bns]
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) - 0.5)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 1.7 + 0.3)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.bias.shape, generator=g) * 0.6 - 0.3)
+        for bn in bns:
+            bn.weight.copy_(rand(bn.weight, 0.5, 1.5))
+            bn.bias.copy_(rand(bn.bias, -0.3, 0.3))
         for k, p in model.named_parameters():
             if ".ia." in k:
-                p.copy_(torch.rand(p.shape, generator=g) - 0.5)
+                p.copy_(rand(p, -0.5, 0.5))
             elif ".im." in k:
-                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+                p.copy_(rand(p, 0.5, 1.5))
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # a plain average over the calibration batch
+        model.train()(torch.rand(4, channels, 256, 256, generator=g))
+        model.train(was_training)
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
+    return model
 
 
 def build(Model, yaml, torch, cfg: str, nc: int, names: list[str]):
@@ -179,7 +200,7 @@ def main(upstream: str) -> None:
     ema = ModelEMA(tiny)
     opt = torch.optim.SGD(tiny.parameters(), lr=0.01, momentum=0.937, nesterov=True)
     tiny.train()
-    sum(p.float().sum() for p in tiny(torch.rand(2, 3, 64, 64))).backward()
+    sum(p.float().mean() for p in tiny(torch.rand(2, 3, 64, 64))).backward()  # moves weights a little
     opt.step()
     ema.update(tiny)
     ckpt = train_dict(tiny, ema, opt, np, epoch=4, best_fitness=0.3125)
