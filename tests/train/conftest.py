@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one thread: on a shared, loaded 2-core machine two OpenMP threads spin against each other
+# and a step gets several times slower
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -61,41 +62,8 @@ def trained_run(tmp_path_factory, demo_data, tiny_cfg, quick_hyp):
 
 
 @pytest.fixture(scope="session")
-def upstream_checkpoint(tmp_path_factory, tiny_cfg) -> Path:
-    """An upstream-form .pt (strip_optimizer's dict around a pickled models.yolo.Model, 80 classes).
-
-    Made without upstream's code: throwaway modules named models.common / models.yolo hold
-    classes of upstream's names, our modules are re-classed onto them, then torch.save.
-    """
-    import copy
-    import importlib
-    import sys
-
-    from y7deploy.model import yolo
-    from y7deploy.model.yolo import build_model
-
-    root = tmp_path_factory.mktemp("upstream")
-    heads = ("Model", "Detect", "IDetect", "IAuxDetect")
-    common = [n for n in yolo.MODULES if not n.startswith("nn.") and n not in heads]
-    (root / "models").mkdir()
-    (root / "models" / "__init__.py").write_text("")
-    for mod, names in (("common", common), ("yolo", heads)):
-        body = "import torch.nn as nn\n" + "".join(f"class {n}(nn.Module):\n    pass\n" for n in names)
-        (root / "models" / f"{mod}.py").write_text(body)
-    torch.manual_seed(0)
-    model = build_model(str(tiny_cfg), nc=80)
-    path = root / "yolov7-tiny-upstream.pt"
-    sys.path.insert(0, str(root))
-    try:
-        up = copy.deepcopy(model).half()
-        for m in up.modules():
-            if type(m).__module__ == "y7deploy.model.yolo":
-                name = type(m).__name__
-                m.__class__ = getattr(importlib.import_module("models.yolo" if name in heads else "models.common"), name)
-        torch.save({"epoch": -1, "best_fitness": None, "training_results": None, "model": up, "ema": None,
-                    "updates": None, "optimizer": None, "wandb_id": None}, path)
-    finally:
-        sys.path.remove(str(root))
-        for name in ("models", "models.common", "models.yolo"):
-            sys.modules.pop(name, None)
-    return path
+def upstream_checkpoint() -> Path:
+    """A file written by upstream's own code: strip_optimizer's dict around a pickled
+    models.yolo.Model (yolov7-tiny at width 0.25, the demo's 3 classes, fp16), made by
+    data/upstream/eval_upstream.py from a checkout of WongKinYiu/yolov7."""
+    return Path(__file__).parent / "data" / "upstream" / "eval" / "weights.pt"

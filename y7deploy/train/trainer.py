@@ -78,6 +78,7 @@ class TrainResult:
     last_metrics: dict
     images_per_second: float
     transferred: tuple[int, int] | None = None  # (moved, total) from --weights
+    epochs: list = field(default_factory=list)  # one Epoch (times, images) per epoch trained now
 
 
 # ------------------------------------------------------------------ small steps
@@ -661,15 +662,14 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
 
     results_csv = save_dir / "results.csv"
     state = {"last_opt_step": -1, "accumulate": optim.accumulate, "first_epoch": built.start_epoch}
-    images_seen, train_time = 0, 0.0
+    epochs_trained: list[Epoch] = []
     best_fitness = built.best_fitness
     metrics = built.resume_state.metrics if built.resume_state is not None else {}
     optim.optimizer.zero_grad()
     epoch = built.start_epoch
     for epoch in range(built.start_epoch, opt.epochs):
         done = train_one_epoch(model, loader, optim, compute_loss, scaler, epoch, nw, state, setup, device, save_dir)
-        images_seen += done.images
-        train_time += done.seconds
+        epochs_trained.append(done)
         lrs = [g["lr"] for g in optim.optimizer.param_groups]
         optim.scheduler.step()
         if not setup.main:
@@ -697,5 +697,6 @@ def train(opt: TrainOptions, explicit: set[str] | None = None, say: Callable[[st
         say(f"Results saved to {save_dir}")
     if world > 1 and dist.is_initialized():
         dist.destroy_process_group()
-    ips = images_seen * world / train_time if train_time else 0.0
-    return TrainResult(save_dir, epoch + 1, best_fitness, metrics, ips, built.transferred)
+    train_time = sum(e.seconds for e in epochs_trained)
+    ips = sum(e.images for e in epochs_trained) * world / train_time if train_time else 0.0
+    return TrainResult(save_dir, epoch + 1, best_fitness, metrics, ips, built.transferred, epochs_trained)
