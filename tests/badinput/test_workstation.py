@@ -59,6 +59,28 @@ def test_preview_refuses_a_data_yaml_that_names_no_data(tmp_path, y7, refused):
     assert not (tmp_path / "p.png").exists()
 
 
+TRAINING = {
+    "cfg-missing": (["--cfg", "yolov9-huge.yaml"], ["'yolov9-huge.yaml'"]),
+    "cfg-not-a-model": (["--cfg", "model.yaml"], ["model.yaml", "backbone"]),
+    "hyp-missing": (["--hyp", "hyp.nothere.yaml"], ["hyp.nothere.yaml"]),
+    "hyp-not-yaml": (["--hyp", "hyp.yaml"], ["hyp.yaml", "YAML"]),
+    "batch-size-zero": (["--batch-size", "0"], ["--batch-size 0"]),
+    "epochs-negative": (["--epochs", "-3"], ["--epochs -3"]),
+}
+
+
+@pytest.mark.parametrize("args, needles", TRAINING.values(), ids=TRAINING.keys())
+def test_train_refuses_bad_settings_before_writing_a_run(tmp_path, y7, refused, demo_zip, args, needles):
+    assert y7("dataset", "import", str(demo_zip), "--out", "ds").returncode == 0
+    (tmp_path / "model.yaml").write_text("nc: 3\ndepth_multiple: 1.0\n")
+    (tmp_path / "hyp.yaml").write_text("lr0: [0.01\n")
+    options = dict(zip(["--cfg", "--epochs"], ["yolov7-tiny", "1"]))
+    options.update(zip(args[::2], args[1::2]))
+    refused(y7("train", "--data", str(tmp_path / "ds" / "data.yaml"), "--img-size", "64", "--project", "runs",
+               *[x for kv in options.items() for x in kv]), *needles)
+    assert not (tmp_path / "runs").exists()
+
+
 # --------------------------------------------------------------------------- label files (--strict)
 
 LABELS = {
