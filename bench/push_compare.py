@@ -370,6 +370,8 @@ def main() -> int:
     ap.add_argument("--lab", default="y7pushbench")
     ap.add_argument("--releases", type=Path, help="a folder holding the two releases to push (v1 then v2 by id "
                     "order); default: two tiny exports made here")
+    ap.add_argument("--profile", action="append", default=[], help="the lab's profiles, in turn (repeatable; "
+                    "default: every profile); one profile makes the fleet one device class")
     ap.add_argument("--build-seconds", type=float, help="the lab's trtexec build time per engine (default: the "
                     "lab's, 0)")
     ap.add_argument("--perf-timeout", type=int, default=180, help="seconds to wait for a **PERF: line")
@@ -411,7 +413,7 @@ def main() -> int:
     lab = Lab(args.lab)
     print(f"lab {args.lab}: {sizes[-1]} hosts up, provisioned (work files in {work})", flush=True)
     started = time.perf_counter()
-    lab.up(hosts=sizes[-1], log=lambda *_: None)
+    lab.up(hosts=sizes[-1], profiles=args.profile or None, log=lambda *_: None)
     results = Results()
     try:
         inventory, pyinfra = write_inventories(lab, work, sizes)
