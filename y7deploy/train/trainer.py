@@ -1,6 +1,8 @@
 """Training a YOLOv7 on a data yaml: one process, or one per GPU under torchrun (DDP).
 
-The recipe is upstream's train.py, in small named steps: parameter groups (decay only
+The recipe is upstream's train.py, in named steps (check_inputs, setup_device,
+prepare_run_dir, build_model, build_loaders, fit_anchors, build_optimisation,
+train_one_epoch, evaluate_epoch, record_epoch): autoanchor, parameter groups (decay only
 on conv/linear weights), SGD nesterov (or Adam), nominal batch 64 by gradient
 accumulation, warmup, one-cycle cosine or linear LR, EMA of the weights, AMP on CUDA.
 Under torchrun every process trains its share of each batch; rank 0 alone evaluates
@@ -13,7 +15,6 @@ import csv
 import math
 import os
 import random
-import sys
 import time
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from y7deploy.train import checkpoints
 from y7deploy.train.device import select_device
 from y7deploy.train.loss import build_loss, head_of
 from y7deploy.train.metrics import fitness
+from y7deploy.train.progress import Board, Progress
 
 RESULT_KEYS = [
     "train/box_loss", "train/obj_loss", "train/cls_loss",
@@ -191,63 +193,6 @@ class ModelEMA:
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-class Progress:
-    """A per-epoch progress bar with the running losses (rich on a TTY, one plain line otherwise)."""
-
-    def __init__(self, total: int, epoch: int, epochs: int, enabled: bool):
-        self.total, self.epoch, self.epochs, self.enabled = total, epoch, epochs, enabled
-        self.tty = enabled and sys.stdout.isatty()
-        self.text = ""
-        self.t0 = time.time()
-        self._bar = None
-        if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
-
-            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), transient=False)
-            self._task = self._bar.add_task(self._describe(), total=total)
-            self._bar.start()
-
-    def _describe(self) -> str:
-        return f"{self.epoch + 1}/{self.epochs} {self.text}"
-
-    def update(self, mloss: torch.Tensor, n_labels: int, size: int) -> None:
-        box, obj, cls, total = mloss.tolist()
-        self.text = f"box {box:.4f} obj {obj:.4f} cls {cls:.4f} total {total:.4f} labels {n_labels} img {size}"
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1, description=self._describe())
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        elif self.enabled:
-            print(f"epoch {self._describe()} ({time.time() - self.t0:.1f}s)", flush=True)
-
-
-class Board:
-    """TensorBoard scalars when tensorboard is installed; otherwise a one-time notice and nothing."""
-
-    def __init__(self, log_dir: Path | None, say: Callable[[str], None]):
-        self.writer = None
-        if log_dir is None:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            say("TensorBoard not installed: no events written (pip install tensorboard)")
-            return
-        self.writer = SummaryWriter(str(log_dir))
-
-    def scalars(self, values: dict, step: int) -> None:
-        if self.writer is not None:
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 # ------------------------------------------------------------------ the run
@@ -613,7 +558,7 @@ def evaluate_epoch(ema_model: nn.Module, val_loader, setup: Setup, device: torch
     return metrics, val_loss, fitness(res.map50, res.map)
 
 
-def record_epoch(results_csv: Path, board: "Board", epoch: int, mloss: torch.Tensor, metrics: dict,
+def record_epoch(results_csv: Path, board: Board, epoch: int, mloss: torch.Tensor, metrics: dict,
                  val_loss: dict, lrs: list[float]) -> None:
     """One row of results.csv (and TensorBoard): train losses, last metrics, val losses, LRs."""
     row = dict(zip(RESULT_KEYS[:3], mloss[:3].tolist()))

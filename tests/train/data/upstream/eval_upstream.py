@@ -14,7 +14,9 @@ What had to give, for upstream's code to run in this environment:
   packages (pandas, seaborn, scipy) are empty stand-ins from tests/model's make.py.
 - test.py's NMS gives up on a batch after 10 s ("NMS time limit exceeded") and scores the
   rest of it as if nothing was detected, so on a slow or busy CPU its numbers fall with the
-  batch size; whether that happened is recorded per batch size (nms_time_limit_hit).
+  batch size; whether that happened is recorded per batch size (nms_time_limit_hit). On a
+  busy machine run it with OMP_WAIT_POLICY=PASSIVE (this one: load 15 on 2 cores), as
+  eval/upstream.json was made.
 - numpy 2 dropped `np.int` and `np.trapz`, which upstream calls: they are put back as
   `int` and `np.trapezoid`.
 - torch >= 2.6 loads weights-only by default: torch.load gets weights_only=False, for the
@@ -24,10 +26,10 @@ eval/weights.pt is a yolov7-tiny at width 0.25 for the demo set's 3 classes, sav
 upstream's strip_optimizer leaves a checkpoint (a pickled models.yolo.Model in fp16).
 `--weights-from` rebuilds it with upstream's Model from the state dict of a checkpoint
 trained by y7deploy (the same keys and shapes); the weights in it came from
-`y7deploy train` (EMA after epoch 40 of 60: mAP@0.5 about 0.3) on 216 other demo images
-(`y7deploy dataset demo --images 240 --img-size 128 --seed 11`, imported with
---val-fraction 0.1: eval/ is that val split), a partly trained detector with many false
-positives, so the matching rules matter.
+`y7deploy train` (the EMA after epoch 40 of 60, mAP@0.5 about 0.3) on 216 other demo
+images: write_demo_dataset(n_images=240, img_size=128, seed=11) imported with
+import_dataset(val_fraction=0.1, seed=0), whose val split is eval/. A partly trained
+detector with many false positives, so the matching rules matter.
 """
 
 from __future__ import annotations
