@@ -17,7 +17,6 @@ are further from onnxruntime's than the tolerances below, or training does not r
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -152,27 +151,17 @@ class Engine:
         return self.outputs["output"].float().cpu().numpy()
 
 
-def median_ms(fn, runs: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def check_engines(size: int, count: int, work: Path) -> list[list[str]]:
     import onnxruntime as ort
     import tensorrt as trt
+    from export import median_ms  # bench/export.py, beside this script
 
     onnx_file = export_tiny(size, work)
     images = demo_images(count, size, work)
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     reference = [session.run(["output"], {"input": x})[0] for x in images]
-    rows = [["onnxruntime CPU (reference)", "", "", "", f"{median_ms(lambda: session.run(None, {'input': images[0]})):.1f}",
-             ""]]
+    ort_ms = median_ms(lambda: session.run(None, {"input": images[0]}), 20)
+    rows = [["onnxruntime CPU (reference)", "", "", "", f"{ort_ms:.1f}", ""]]
     for precision in ("fp32", "fp16"):
         start = time.perf_counter()
         engine = Engine(build_engine(onnx_file, fp16=precision == "fp16"))
@@ -181,7 +170,7 @@ def check_engines(size: int, count: int, work: Path) -> list[list[str]]:
         box_tol, score_tol, class_tol = TOLERANCE[precision]
         ok = found.box <= box_tol and found.score <= score_tol and found.classes >= class_tol
         rows.append([f"TensorRT {trt.__version__} {precision} (built in {built:.0f} s)", f"{found.box:.3g}",
-                     f"{found.score:.3g}", f"{found.classes:.1%}", f"{median_ms(lambda: engine(images[0])):.2f}",
+                     f"{found.score:.3g}", f"{found.classes:.1%}", f"{median_ms(lambda: engine(images[0]), 50):.2f}",
                      "ok" if ok else f"FAIL (tolerance {box_tol} px, {score_tol}, {class_tol:.0%})"])
     return rows
 
