@@ -155,9 +155,11 @@ def _pipe(command: str) -> str:
 
 
 def make_env() -> jinja2.Environment:
-    """One environment per run: StrictUndefined, trailing newlines kept like Ansible does."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
+    """One environment per run, with ansible-core's settings: StrictUndefined, trim_blocks
+    on (a block tag's own newline is dropped), lstrip_blocks off. Trailing newlines are put
+    back after rendering, as ansible-core does (see Templar.render_string)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=False,
+                             keep_trailing_newline=False, autoescape=False)
     env.filters.update(FILTERS)
     env.tests.update(TESTS)
     env.globals["lookup"] = _lookup
@@ -230,6 +232,13 @@ class HostVars(Mapping):
         return HostVars(self._templar, [*self._layers, extra])
 
 
+WhitespaceOptions = tuple[bool, bool, str]  # trim_blocks, lstrip_blocks, newline_sequence
+
+
+def _trailing_newlines(text: str) -> int:
+    return len(text) - len(text.rstrip("\n"))
+
+
 _SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 
 
@@ -238,29 +247,49 @@ class Templar:
 
     def __init__(self, env: jinja2.Environment | None = None):
         self.env = env or make_env()
-        self._compiled: dict[str, jinja2.Template] = {}
+        self._compiled: dict[Any, jinja2.Template] = {}
+        self._overlays: dict[WhitespaceOptions, jinja2.Environment] = {}
 
-    def _template(self, source: str) -> jinja2.Template:
-        tmpl = self._compiled.get(source)
+    def _template(self, source: str, whitespace: WhitespaceOptions | None = None) -> jinja2.Template:
+        key: Any = source if whitespace is None else (source, whitespace)
+        tmpl = self._compiled.get(key)
         if tmpl is None:
             try:
-                tmpl = self.env.from_string(source)
+                tmpl = self._env_for(whitespace).from_string(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"template error in {source!r}: {exc.message}") from None
-            self._compiled[source] = tmpl
+            self._compiled[key] = tmpl
         return tmpl
+
+    def _env_for(self, whitespace: WhitespaceOptions | None) -> jinja2.Environment:
+        if whitespace is None:
+            return self.env
+        env = self._overlays.get(whitespace)
+        if env is None:
+            trim, lstrip, newline = whitespace
+            env = self._overlays[whitespace] = self.env.overlay(trim_blocks=trim, lstrip_blocks=lstrip,
+                                                                newline_sequence=newline)
+        return env
 
     def _context_vars(self, variables: Mapping[str, Any]) -> Mapping[str, Any]:
         if isinstance(variables, HostVars):
             return variables
         return collections.ChainMap(dict(variables), self.env.globals)
 
-    def render_string(self, source: str, variables: Mapping[str, Any]) -> str:
+    def render_string(self, source: str, variables: Mapping[str, Any], *,
+                      whitespace: WhitespaceOptions | None = None) -> str:
+        """source rendered. whitespace: the template module's (trim_blocks, lstrip_blocks,
+        newline_sequence); None is ansible-core's default (True, False, "\\n")."""
         variables = self._context_vars(variables)
-        tmpl = self._template(source)
+        tmpl = self._template(source, whitespace)
         with _as_template_error(source):
             ctx = tmpl.new_context(variables, shared=True)  # type: ignore[arg-type]
-            return "".join(tmpl.root_render_func(ctx))
+            text = "".join(tmpl.root_render_func(ctx))
+        # ansible-core's rule: the result ends in at least as many "\n" as the source does.
+        missing = _trailing_newlines(source) - _trailing_newlines(text)
+        if missing > 0:
+            text += (whitespace[2] if whitespace else self.env.newline_sequence) * missing
+        return text
 
     def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any:
         """The value of a bare Jinja expression (a `when:` line, `that:` item, `{{ x }}`)."""
