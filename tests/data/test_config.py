@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from y7deploy.data.config import load_data_config
@@ -71,3 +73,18 @@ def test_upstream_cwd_relative_paths_still_work(tmp_path, monkeypatch):
     y.write_text("train: ./train/images\nval: ./val/images\nnc: 1\nnames: [a]\n")
     monkeypatch.chdir(tmp_path)
     assert load_data_config(y).train == ((tmp_path / "train/images").resolve(),)
+
+
+def test_a_relative_yaml_path_with_a_folder_part_resolves_once(tmp_path, monkeypatch):
+    _layout(tmp_path / "datasets" / "shapes")
+    (tmp_path / "datasets/shapes/data.yaml").write_text("train: train/images\nval: val/images\nnc: 1\nnames: [a]\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_data_config("datasets/shapes/data.yaml")
+    assert cfg.images("train") == [Path("datasets/shapes/train/images/a.jpg")]
+
+
+def test_a_path_key_is_a_root_relative_to_the_yaml(tmp_path, monkeypatch):
+    _layout(tmp_path / "root")
+    (tmp_path / "data.yaml").write_text("path: root\ntrain: train/images\nval: val/images\nnc: 1\nnames: [a]\n")
+    monkeypatch.chdir("/")
+    assert load_data_config(tmp_path / "data.yaml").train == (tmp_path / "root/train/images",)

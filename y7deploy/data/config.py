@@ -52,9 +52,9 @@ def load_data_config(path: str | Path, check_images: bool = True) -> DataConfig:
         raise UserError(f"{path}: 'nc' must be a positive integer, got {nc!r}")
     if nc != len(names):
         raise UserError(f"{path}: nc is {nc} but names has {len(names)} entries")
-    base = Path(data["path"]) if data.get("path") else path.parent
-    if not base.is_absolute():
-        base = path.parent / base
+    base = path.parent
+    if data.get("path"):  # a dataset root, relative to this file unless absolute
+        base = path.parent / Path(str(data["path"]))
     config = DataConfig(
         path=path,
         train=_sources(data["train"], base),
