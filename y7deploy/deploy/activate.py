@@ -161,7 +161,8 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
                 del todo[host]
                 continue
             out = step.stdout_json("unit and journal since the restart")
-            v = health.verdict(health.read_journal(out.get("journal", "")), health.unit_from_mapping(before),
+            journal = health.read_journal(out.get("journal", ""))
+            v = health.verdict(journal, health.unit_from_mapping(before),
                                health.unit_from_mapping(out.get("unit") or {}), target.min_fps,
                                target.window_s, target.streams, perf_interval_s=target.perf_interval_s,
                                engine_path=engine_path)
@@ -175,6 +176,8 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
                 if v.pending:
                     v = health.Verdict(False, f"gate deadline ({target.gate_deadline_s:g} s) passed: {v.reason}",
                                        v.fps)
+                if not v.ok and journal.errors:  # what the app said, for the operator
+                    v = health.Verdict(False, f"{v.reason} (journal: {_clip(journal.errors[0])})", v.fps)
                 done[host] = v
                 del todo[host]
         if todo:
@@ -204,6 +207,13 @@ def _stamped(state_doc: dict[str, Any]) -> dict[str, Any]:
     if out.get("history"):
         out["history"] = [*out["history"][:-1], dict(out["history"][-1], time=now)]
     return out
+
+
+def _clip(line: str, limit: int = 200) -> str:
+    """A journal line without journalctl's short-unix prefix (time, host, process), cut short."""
+    words = line.split(None, 3)
+    text = words[3] if len(words) == 4 and words[0].replace(".", "").isdigit() else line
+    return text[:limit]
 
 
 def _gate_reason(v: health.Verdict) -> str:
