@@ -7,13 +7,14 @@ and not y7deploy): the links, state.json, the unit, the journal, the files under
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from deploy_lab_kit import GATE_VARS, LabFleet
@@ -136,9 +137,10 @@ class FaultFleet(LabFleet):
         return {path: digest for digest, path in (line.split(None, 1) for line in out.splitlines())}
 
     def leftovers(self, host: str) -> list[str]:
-        """Half-written files: upload parts, engine temp files, temp state, new links."""
-        out = self.root(host, f"find {ROOT} -name '*.y7part-*' -o -name '*.tmp' -o -name '*.tmp[0-9]*' "
-                              "-o -name '*.y7new'")
+        """Half-written files of a push: upload parts, the engine and its log under their temp
+        names, temp state, new links. (The lab's trtexec stand-in also writes its engine to a
+        `.tmp<pid>` of its own first, which trtexec does not: that one is the lab's, not counted.)"""
+        out = self.root(host, f"find {ROOT} -name '*.y7part-*' -o -name '*.tmp' -o -name '*.y7new'")
         return sorted(out.split())
 
     def build_running(self, host: str) -> bool:
@@ -152,6 +154,18 @@ class FaultFleet(LabFleet):
             self.root(host, f"rm -f {BUILD_SECONDS}")
         else:
             self.lab.put(host, BUILD_SECONDS, f"{seconds}\n")
+
+    @contextlib.contextmanager
+    def building(self, host: str, release: str, *args: str) -> Iterator[Background]:
+        """`push RELEASE` started with a 4 s engine build on `host`, handed over once trtexec
+        runs there; the build time goes back to the lab's default afterwards."""
+        self.set_build_seconds(host, 4)
+        try:
+            push = self.start(release, *args)
+            self.wait_for(f"{host}: trtexec building", lambda: self.build_running(host), every=0.2)
+            yield push
+        finally:
+            self.set_build_seconds(host, None)
 
     def part_file(self, host: str, release: str) -> str:
         """The upload part of one of `release`'s files on the host, once it holds some bytes."""
