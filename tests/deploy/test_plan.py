@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from y7deploy.deploy.plan import PushOptions, max_fail_exceeded, plan_json, plan_push, waves
+from y7deploy.errors import UserError
 
 from deploy_canned import (CAMERA, MiB, NANO, OPTS, ORIN_NANO, SHA_SRC, XAVIER, facts, files, fleet,  # noqa: F401
                            keyfile, manifest)
@@ -327,7 +328,7 @@ def test_waves_by_hand():
     assert waves(classes, hosts, "100%") == [["a1", "b1", "c1"], ["a2", "b2", "c2", "a3", "b3", "c3", "b4"]]
     assert waves(classes, hosts, "2", canaries=["b3"]) == [["a1", "c1", "b3"], ["b1", "a2"], ["b2", "c2"],
                                                            ["a3", "c3"], ["b4"]]
-    with pytest.raises(ValueError, match="'quarter'"):
+    with pytest.raises(UserError, match="'quarter'"):
         waves(classes, hosts, "1,quarter")
 
 

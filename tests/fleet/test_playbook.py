@@ -138,3 +138,12 @@ def test_serial_and_max_fail_may_come_from_variables(tmp_path):
     runner = Runner(load_playbook(path), None, RunOptions(extra_vars={"waves": "lots"}), None, None)
     with pytest.raises(UserError, match=r"site.yml:1: serial must be"):
         runner._resolve_rollout_settings(runner.book.plays[0])
+
+
+def test_an_unknown_filter_is_bad_input_naming_task_and_template(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "app.j2").write_text("a={{ known_var | no_such_filter }}\n")
+    in_template = load_error(tmp_path, "- hosts: all\n  tasks:\n    - template: {src: app.j2, dest: /x}\n")
+    assert in_template.endswith("site.yml:3: No filter named 'no_such_filter'. in template app.j2")
+    in_task = load_error(tmp_path, "- hosts: all\n  tasks:\n    - debug: {msg: '{{ known_var | nope }}'}\n")
+    assert in_task.endswith("site.yml:3: No filter named 'nope'. in '{{ known_var | nope }}'")

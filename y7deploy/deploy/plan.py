@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from y7deploy.deploy import engine as eng
 from y7deploy.deploy import parser
+from y7deploy.errors import UserError
 from y7deploy.fleet.templating import HostVars, Templar, TemplateError
 from y7deploy.fleet.waves import batches, exceeds_max_fail
 
@@ -183,7 +184,7 @@ def parse_serial(serial: str | Sequence[Any] | None) -> list[Any]:
         elif re.fullmatch(r"\d+", text):
             out.append(int(text))
         else:
-            raise ValueError(f"--serial item {text!r} is neither a number nor a percentage")
+            raise UserError(f"--serial item {text!r} is neither a number nor a percentage (e.g. 1,25%,100%)")
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
 
 from y7deploy.errors import UserError
@@ -549,6 +550,14 @@ MAGIC_VARS = {
 }
 
 
+def _names(env: Any, text: str, where: str, shown: str, *, expression: bool = False) -> set[str]:
+    """The names `text` reads; a filter or test Jinja doesn't know is bad input, named here."""
+    try:
+        return templating.referenced_names(env, text, expression=expression)
+    except jinja2.TemplateAssertionError as exc:
+        raise UserError(f"{where}: {exc.message} in {shown}") from None
+
+
 def check_names(book: Playbook, defined_for_all_hosts: set[str]) -> None:
     """A name no layer can define (inventory, play vars, -e, register, set_fact, loop) is an error.
 
@@ -568,18 +577,18 @@ def check_names(book: Playbook, defined_for_all_hosts: set[str]) -> None:
         names_by_where: list[tuple[str, str, str]] = []
         for text in _strings(play.vars):
             if templating.is_template(text):
-                names_by_where += [(n, text, f"{play.file}:{play.line}")
-                                   for n in templating.referenced_names(env, text)]
+                where = f"{play.file}:{play.line}"
+                names_by_where += [(n, text, where) for n in _names(env, text, where, repr(text))]
         for task in iter_tasks(play.tasks + play.handlers):
             for text, is_expr in _task_sources(task):
                 if is_expr or templating.is_template(text):
                     names_by_where += [(n, text, task.where)
-                                       for n in templating.referenced_names(env, text, expression=is_expr)]
+                                       for n in _names(env, text, task.where, repr(text), expression=is_expr)]
             src = task.args.get("src")
             if task.module == "template" and isinstance(src, str) and not templating.is_template(src):
                 tpath = resolve_local(book.directory, src, "templates")
                 names_by_where += [(n, f"template {src}", task.where)
-                                   for n in templating.referenced_names(env, tpath.read_text())]
+                                   for n in _names(env, tpath.read_text(), task.where, f"template {src}")]
         for name, text, where in names_by_where:
             if name not in known and name not in env.globals:
                 shown = text if text.startswith("template ") else repr(text)
