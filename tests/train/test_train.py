@@ -97,6 +97,7 @@ def test_weights_from_upstream_checkpoint(tmp_path, demo_data, tiny_cfg, quick_h
     line = next(m for m in messages if m.startswith("Transferred"))
     assert line.startswith(f"Transferred {moved}/{total} items from ")
     assert total - moved == 2  # anchors, anchor_grid come from --cfg (upstream's rule)
+    assert "autoanchor: skipped (--noautoanchor), the cfg's anchors are used as they are" in messages
     assert (result.save_dir / "weights" / "last.pt").is_file()
     result = train(TrainOptions(name="ft-own-cfg", **common), say=messages.append)
     moved, total = result.transferred
