@@ -13,7 +13,10 @@ machine is shared): a few epochs at img 320 measure speed, not the mAP either wo
 Upstream runs from a checkout given with --upstream (without one its half is skipped, with
 a message), under the stand-ins of tests/train/data/upstream/eval_upstream.py (no
 torchvision/scipy/pandas here; numpy 2 names put back); its loader is timed by wrapping
-InfiniteDataLoader's iterator, nothing else of it is changed.
+InfiniteDataLoader's iterator, nothing else of it is changed. The children run without
+OMP_WAIT_POLICY in their environment, so each trainer waits as it sets itself up (y7deploy
+passively, upstream as OpenMP's default); setting it for both (run a child by hand with
+`--child ours|upstream`) shows what that choice is worth on a busy CPU.
 """
 
 from __future__ import annotations
