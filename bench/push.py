@@ -44,6 +44,7 @@ GROUP_VARS = {
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -140,7 +141,9 @@ def main() -> int:
         wall, back = y7("rollback", *inv, env=env)
         down = compare.downtime(lab, hosts, since)
         target = GATE_WINDOW + 2.0
-        print(f"rollback of {args.hosts} hosts: {wall:.2f} s wall ({split(back)}); target <= gate window "
+        t = back["timings"]
+        rolled = ", ".join(f"{k} {t.get(k, 0.0):.2f} s" for k in ("lock", "activate", "gate", "commit"))
+        print(f"rollback of {args.hosts} hosts: {wall:.2f} s wall ({rolled}); target <= gate window "
               f"{GATE_WINDOW} s + 2 s = {target:.0f} s: {'met' if wall <= target else 'NOT met'}; downtime median "
               f"{statistics.median(down):.2f} s")
         return 0

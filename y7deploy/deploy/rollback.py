@@ -68,8 +68,10 @@ def _waves(fleet: Fleet, goals: dict[str, str], devices: dict, report: Report, r
     from y7deploy.fleet.waves import batches
 
     run_id = report.run_id or ""
+    start = time.monotonic()
     held = [h for h, why in fleet.lock(list(goals), req.lock_timeout).items() if not why or _busy(report, h, why)]
     fresh, down = read_devices(fleet, held)
+    report.timings["lock"] = time.monotonic() - start
     for host, why in down.items():
         report.hosts[host].result, report.hosts[host].reason = "unreachable", why
     order = [h for h in goals if h in fresh]
@@ -78,7 +80,7 @@ def _waves(fleet: Fleet, goals: dict[str, str], devices: dict, report: Report, r
         view.say(f"wave {number}/{len(waves)}: {', '.join(wave)}")
         targets = {h: back_target(h, fresh[h], goals[h], run_id, host_vars(fleet, h), f"rollback to {goals[h]}",
                                   str(host_vars(fleet, h).get("y7_root") or planning.ROOT)) for h in wave}
-        for host, outcome in activate(fleet, targets, run_id).items():
+        for host, outcome in activate(fleet, targets, run_id, timings=report.timings).items():
             r = report.hosts[host]
             r.wave = number
             r.result = "rolled_back" if outcome.result == "committed" else outcome.result
