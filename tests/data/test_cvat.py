@@ -151,3 +151,13 @@ def test_demo_zip_imports(demo_zip, tmp_path, build):
     result = import_dataset(demo_zip, tmp_path / "demo", seed=1)
     assert result.names == ["circle", "square", "triangle"] and not result.problems
     assert (result.train_images, result.val_images) == (32, 8)
+
+
+def test_a_zip_without_obj_names_is_named_as_the_zip(tmp_path, build):
+    export = build.write_cvat_folder(tmp_path / "export", build.balanced_items(2))
+    (export / "obj.names").unlink()
+    zipped = build.zip_folder(export, tmp_path / "t.zip")
+    with pytest.raises(UserError) as info:
+        import_dataset(zipped, tmp_path / "out")
+    assert str(info.value).startswith(f"{zipped}: CVAT export without obj.names")
+    assert f"{zipped}/obj.names" in str(info.value) and "_src" not in str(info.value)

@@ -141,7 +141,12 @@ def import_dataset(src: str | Path, out: str | Path, val_fraction: float = 0.2, 
         if src.is_file():
             root = staging / "_src"
             safe_extract(src, root)
-        source = read_source(_find_root(root))
+        try:
+            source = read_source(_find_root(root))
+        except UserError as exc:
+            if root == src:
+                raise
+            raise UserError(str(exc).replace(str(root), str(src))) from None  # the zip, not a temp folder
         scan = scan_images(source.images, nc=len(source.names), check_orphans=False,
                            require_labels=source.kind == "cvat")
         scan.problems[:0] = source.problems
