@@ -52,6 +52,9 @@ class Outcome:
     def result(self, host: str) -> str:
         return self.report["hosts"][host]["result"]
 
+    def reason(self, host: str) -> str:
+        return self.report["hosts"][host].get("reason") or ""
+
     def others(self, host: str) -> set[str]:
         """The results of every host but `host`."""
         return {r["result"] for h, r in self.report["hosts"].items() if h != host}
@@ -84,12 +87,26 @@ class FaultFleet(LabFleet):
     def __init__(self, lab: Any, releases: Path, root: Path):
         super().__init__(lab, releases, root)
         self.workdir = root
+        self._one_host_per_class(lab)
         (self.inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(FAULT_VARS))
         self.camera_host = self.hosts[-1]
         (self.inventory / "host_vars").mkdir()
         (self.inventory / "host_vars" / f"{self.camera_host}.yml").write_text(
             yaml.safe_dump({"y7_sources": [lab.camera_uri(self.camera_host)]}))
         self._runs = 0
+
+    def _one_host_per_class(self, lab: Any) -> None:
+        """The suite pushes to one wave of canaries: the first host of each profile only."""
+        first: dict[str, str] = {}
+        for h in lab.hosts:
+            first.setdefault(h.profile, h.name)
+        keep = set(first.values())
+        self.hosts = [h for h in self.hosts if h in keep]
+        path = self.inventory / "hosts.yml"
+        data = yaml.safe_load(path.read_text())
+        for group in data["all"]["children"].values():
+            group["hosts"] = {name: hv for name, hv in group.get("hosts", {}).items() if name in keep}
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     # -- running y7deploy --------------------------------------------------------------
     def start(self, release: str, *args: str) -> Background:

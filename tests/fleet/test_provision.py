@@ -29,7 +29,8 @@ RELEASE = f"{ROOT}/releases/y7t-provision-render"  # this file's own fake releas
 SAMPLE = "file:///opt/nvidia/deepstream/deepstream/samples/streams/sample_1080p_h264.mp4"
 
 # What provision puts on a host, removed before and after this file's tests (the lab is shared).
-CLEAN = (f"systemctl stop y7deploy-app.service 2>/dev/null; rm -f /etc/systemd/system/y7deploy-app.service; "
+# A host pushed to earlier in the run has the app enabled: disable it, as a fresh host has it.
+CLEAN = (f"systemctl disable --now y7deploy-app.service 2>/dev/null; rm -f /etc/systemd/system/y7deploy-app.service; "
          f"systemctl daemon-reload; rm -rf {ROOT}/lib {ROOT}/staging {RELEASE}; "
          f"rmdir {ROOT}/releases 2>/dev/null; true")
 

@@ -2,7 +2,9 @@
 flags of each TensorRT, loaded by the app without a rebuild, `current` switched and
 committed; a re-run changes nothing; rollback builds nothing; --check touches nothing.
 
-The tests run in file order on one provisioned lab; each says what it starts from.
+The tests run in file order on one provisioned lab; each says what it starts from. The
+file is named to run before test_push_failures_lab.py, whose pushes would leave engines
+and releases behind: the first test here needs a lab where tiny-1.0.0 was never pushed.
 """
 
 from __future__ import annotations
