@@ -52,12 +52,8 @@ def register(cli: click.Group) -> None:
 
 
 def plan(s: Settings, lab: str, work: Path) -> list[Step]:
-    """The demo's steps; paths are relative to the demo folder, where every command runs.
-
-    The data yaml is named by its full path: a relative one with a folder part is
-    resolved twice by y7deploy.data.config today (datasets/shapes/datasets/shapes/...).
-    """
-    data, inv, releases = str(work / "datasets/shapes/data.yaml"), "inventory", "releases"
+    """The demo's steps; paths are relative to the demo folder, where every command runs."""
+    data, inv, releases = "datasets/shapes/data.yaml", "inventory", "releases"
     train = ["train", "--data", data, "--cfg", "yolov7-tiny", "--batch-size", "8", "--img-size", str(s.img_size),
              "--device", "cpu", "--workers", "1", "--project", "runs/train", "--exist-ok"]
     export = ["export", "--name", "shapes", "--img-size", str(s.img_size), "--out", releases, "--force"]
