@@ -91,6 +91,7 @@ def test_trtexec_killed_mid_build_keeps_the_fleet_on_one_release_and_the_rerun_b
 
     assert done.code == 4, done.output  # one failure of four: the rollout stops and is put back
     assert done.result(host) == "failed"
+    assert "killed (SIGKILL)" in done.reason(host) and "timed out" not in done.reason(host)
     assert done.others(host) == {"reverted"}
     f.assert_fleet_on("fault-5.0.0")
     assert f.leftovers(host) == []

@@ -303,14 +303,20 @@ try:  # a 1 MiB pipe from sshd: fewer wake-ups per MB (F_SETPIPE_SZ, Linux)
     fcntl.fcntl(0, 1031, 1 << 20)
 except (ImportError, OSError):
     pass
-while True:
-    n = stdin.readinto(buf)
-    if not n:
-        break
-    h.update(view[:n])
-    done = 0
-    while done < n:
-        done += os.write(fd, view[done:n])
+try:
+    while True:
+        n = stdin.readinto(buf)
+        if not n:
+            break
+        h.update(view[:n])
+        done = 0
+        while done < n:
+            done += os.write(fd, view[done:n])
+except OSError as exc:
+    if exc.errno in (28, 122):  # ENOSPC, EDQUOT: a part kept on a full disk only keeps it full
+        os.close(fd)
+        os.unlink(temp)
+    raise
 print(h.hexdigest())
 """
 _HASH_PY = """

@@ -85,8 +85,13 @@ def _build(ctx: ModuleContext, args: dict[str, Any], final: str, log: str) -> di
     if out.startswith("built"):
         return {"changed": True, "action": "built", **base}
     first, _, rest = out.partition("\n")
-    if first.strip() in ("rc=124", "rc=137"):
+    # timeout(1) says 124, or 137 when it had to KILL; a 137 before the limit is another
+    # SIGKILL: the kernel's OOM killer, which ends Nano builds that run out of memory.
+    if first.strip() == "rc=124" or (first.strip() == "rc=137" and seconds >= limit):
         return failed(f"engine build timed out after {limit} s (engine_build_timeout); log: {log}",
                       action="timeout", **base)
+    if first.strip() == "rc=137":
+        return failed(f"trtexec was killed (SIGKILL) after {seconds:.0f} s: out of memory? log: {log}",
+                      action="failed", **base)
     reason = rest.strip().splitlines()[-1] if rest.strip() else (err.strip() or first.strip())
     return failed(f"engine build failed: {reason[-400:]} (log: {log})", action="failed", **base)
