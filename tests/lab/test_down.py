@@ -101,8 +101,11 @@ def test_interrupted_up_removes_what_it_made(small_lab):
     everything it made (no `down`). Waiting for the containers instead raced the end of a
     2.7 s `up` in the full suite."""
     y7 = Path(sys.executable).parent / "y7deploy"
+    # Ctrl-C as a shell delivers it: SIGINT at its default, whatever this process inherited
+    # (earlier tests in the run can leave it ignored, and an ignored SIGINT is inherited).
     proc = subprocess.Popen([str(y7), "lab", "up", "--name", small_lab.name, "--hosts", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     made = lambda: container.mounts_under(small_lab.state_dir) and network.link_exists(small_lab.names.bridge)  # noqa: E731
     while not made() and proc.poll() is None:  # interrupt as soon as it has made something
         time.sleep(0.01)
