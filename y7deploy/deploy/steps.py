@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from y7deploy.fleet.connector import Unclosed
 from y7deploy.fleet.report import Silent
 from y7deploy.fleet.runner import RunOptions, Runner, ssh_connector
 
@@ -95,19 +96,6 @@ class _Collect(Silent):
             self.on_task(host, self.task, status, result)
 
 
-class _Kept:
-    """A connection the runner may 'close' after each step; it stays open for the next one."""
-
-    def __init__(self, conn: Any):
-        self._conn = conn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-    def close(self) -> None:
-        pass
-
-
 class Fleet:
     """The hosts of one rollout: their connections, locks, and the steps run on them."""
 
@@ -123,7 +111,7 @@ class Fleet:
 
     def _connect(self, name: str, host_vars: dict[str, Any]) -> Any:
         if name not in self.conns:
-            self.conns[name] = _Kept(self.connect(name, host_vars))
+            self.conns[name] = Unclosed(self.connect(name, host_vars))
         return self.conns[name]
 
     def step(self, playbook: str, tag: str, hosts: list[str], plan: dict[str, Any] | None = None,

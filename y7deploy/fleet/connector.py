@@ -109,7 +109,7 @@ class Kept:
             link = self.connector(name, host_vars)
             with self._lock:
                 self.links[name] = link
-        return _Unclosed(link)  # type: ignore[return-value]
+        return Unclosed(link)  # type: ignore[return-value]
 
     def close_all(self) -> None:
         with self._lock:
@@ -121,8 +121,8 @@ class Kept:
                 pass
 
 
-class _Unclosed:
-    """A Link whose close() is left to its Kept."""
+class Unclosed:
+    """A Link whose close() is left to whoever keeps it (Kept, or a rollout's own cache)."""
 
     def __init__(self, link: Link):
         self._link = link
@@ -134,4 +134,4 @@ class _Unclosed:
         pass
 
 
-__all__ = ["Connector", "Kept", "Link", "SSHConnector", "Unreachable", "ssh_connector"]
+__all__ = ["Connector", "Kept", "Link", "SSHConnector", "Unclosed", "Unreachable", "ssh_connector"]
