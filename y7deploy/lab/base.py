@@ -4,17 +4,21 @@ Built once with debootstrap and cached outside the repo, keyed by everything tha
 into it (suite, packages, provisioning script), so a second `lab up` costs seconds.
 The build goes to a temporary directory that is renamed into place at the end, under a
 file lock: a killed build never leaves a half root, and two concurrent `lab up` runs
-never both debootstrap.
+never both debootstrap. A root is in use while a lab's overlays on it are mounted, and
+before that while a `lab up` holds it (`base_in_use`, a shared lock on its `.NAME.use`
+file): pruning the roots of other keys skips both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable, Iterator
 
 from y7deploy.errors import NotAvailable
 
@@ -63,15 +67,23 @@ def base_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def ensure_base(log=print) -> Path:
-    """Return the cached base root, building it first if it is not there."""
+@contextlib.contextmanager
+def base_in_use(log: Callable[[str], None] = print) -> Iterator[Path]:
+    """The cached base root, built first if missing, kept from being pruned by another
+    `lab up` until the block ends: hold it until the overlays on it are mounted."""
     root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(_use_file(root / f"{SUITE}-{base_key()}"), "w") as use:
+        fcntl.flock(use, fcntl.LOCK_SH)
+        yield _ensure_base(root, log)
+
+
+def _ensure_base(root: Path, log: Callable[[str], None]) -> Path:
     final = root / f"{SUITE}-{base_key()}"
     if (final / "etc" / "os-release").exists():
         return final
     if shutil.which("debootstrap") is None:
         raise NotAvailable("debootstrap is not installed: apt-get install debootstrap (or run `make setup`)")
-    root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another `lab up` may be building it right now
         if (final / "etc" / "os-release").exists():
@@ -94,12 +106,25 @@ def ensure_base(log=print) -> Path:
     return final
 
 
-def _prune_old_bases(root: Path, keep: Path, log) -> None:
-    """Remove roots of earlier keys that no running lab has mounted (about 0.5 GB each)."""
-    with open("/proc/self/mountinfo") as f:
-        mounted = f.read()
+def _use_file(base: Path) -> Path:
+    return base.parent / f".{base.name}.use"
+
+
+def _prune_old_bases(root: Path, keep: Path, log: Callable[[str], None]) -> None:
+    """Remove roots of other keys (about 0.5 GB each) that no lab has mounted and no
+    `lab up` holds; a build in progress is a .tmp- name and is left alone."""
     for old in root.glob(f"{SUITE}-*"):
-        if old != keep and ".tmp-" not in old.name and str(old) not in mounted:
+        if old == keep or ".tmp-" in old.name:
+            continue
+        with open(_use_file(old), "w") as use:
+            try:
+                fcntl.flock(use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a `lab up` of that key is mounting it now
+            # Read after taking the lock: a holder may have mounted it and let go meanwhile.
+            with open("/proc/self/mountinfo") as f:
+                if str(old) in f.read():
+                    continue
             log(f"removing the outdated lab base root {old}")
             shutil.rmtree(old, ignore_errors=True)
 

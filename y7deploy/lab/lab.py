@@ -26,7 +26,7 @@ import yaml
 
 from y7deploy.errors import NotAvailable, UserError
 from y7deploy.lab import camera, container, faults, network
-from y7deploy.lab.base import ensure_base
+from y7deploy.lab.base import base_in_use
 from y7deploy.lab.naming import Names, allocate_subnet, host_name, lab_name, read_json
 from y7deploy.lab.profiles import PROFILES, get_profile, write_profile_layer
 
@@ -192,29 +192,30 @@ class Lab:
     # -- internals -----------------------------------------------------------------------
     def _up(self, count, cycle, sudo_password, inventory_out, log) -> list[Host]:
         t0 = time.monotonic()
-        base = ensure_base(log=log)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        subnet = allocate_subnet(self.names)
-        addrs = list(subnet.hosts())
-        hosts = [Host(host_name(i), str(addrs[9 + i]), cycle[(i - 1) % len(cycle)], i)
-                 for i in range(1, count + 1)]
-        inventory = Path(inventory_out).resolve() if inventory_out else self.state_dir / "inventory.yml"
-        state = {"name": self.name, "subnet": str(subnet), "base": str(base),
-                 "hosts": [asdict(h) for h in hosts], "inventory": str(inventory),
-                 "sudo_password": sudo_password, "faults": {}}
-        self._save(state)
+        # Held until the hosts' overlays on the base are mounted: from then on they keep it.
+        with base_in_use(log=log) as base:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            subnet = allocate_subnet(self.names)
+            addrs = list(subnet.hosts())
+            hosts = [Host(host_name(i), str(addrs[9 + i]), cycle[(i - 1) % len(cycle)], i)
+                     for i in range(1, count + 1)]
+            inventory = Path(inventory_out).resolve() if inventory_out else self.state_dir / "inventory.yml"
+            state = {"name": self.name, "subnet": str(subnet), "base": str(base),
+                     "hosts": [asdict(h) for h in hosts], "inventory": str(inventory),
+                     "sudo_password": sudo_password, "faults": {}}
+            self._save(state)
 
-        _ssh_keygen(self.key_file, f"y7deploy-lab-{self.name}")
-        for p in sorted({h.profile for h in hosts}):
-            write_profile_layer(self.state_dir / "profiles" / p, get_profile(p), base)
-        if self.deepstream_yolo_src.exists():
-            shutil.rmtree(self.deepstream_yolo_src)
-        shutil.copytree(FIXTURE, self.deepstream_yolo_src)
+            _ssh_keygen(self.key_file, f"y7deploy-lab-{self.name}")
+            for p in sorted({h.profile for h in hosts}):
+                write_profile_layer(self.state_dir / "profiles" / p, get_profile(p), base)
+            if self.deepstream_yolo_src.exists():
+                shutil.rmtree(self.deepstream_yolo_src)
+            shutil.copytree(FIXTURE, self.deepstream_yolo_src)
 
-        network.create_bridge(self.names.bridge, subnet)
-        host_keys = {}
-        for h in hosts:
-            host_keys[h.name] = self._prepare_host(h, base, subnet.prefixlen, sudo_password)
+            network.create_bridge(self.names.bridge, subnet)
+            host_keys = {}
+            for h in hosts:
+                host_keys[h.name] = self._prepare_host(h, base, subnet.prefixlen, sudo_password)
         for h in hosts:
             self._boot(h)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts)) as pool:
