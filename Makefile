@@ -48,7 +48,8 @@ bench: setup
 	$(PIP) install -q -e '.[bench]'
 	# Every bench script in turn; bench/RESULTS.md gets the machine and each one's output.
 	# UPSTREAM=/path/to/yolov7 also trains upstream's own train.py beside ours.
-	$(PY) bench/run_all.py $(if $(UPSTREAM),--upstream $(UPSTREAM))
+	# BENCH_ARGS="--skip push_compare --keep" reruns the rest and keeps push_compare's earlier section.
+	$(PY) bench/run_all.py $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

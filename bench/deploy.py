@@ -113,6 +113,7 @@ def main() -> None:
         for tool in [t for t in args.only.split(",") if t in commands]:
             cmd, env = commands[tool]
             firsts, reruns = [], []
+            load_at = os.getloadavg()[0]
             for _ in range(args.repeat):
                 reset(lab, hosts)
                 firsts.append(timed(cmd, env))
@@ -120,7 +121,8 @@ def main() -> None:
                 reruns.append(timed(cmd, env))
             results[tool] = (statistics.median(firsts), statistics.median(reruns))
             print(f"  {tool:<9} first {results[tool][0]:6.2f} s   re-run {results[tool][1]:6.2f} s   "
-                  f"(runs: {', '.join(f'{t:.2f}' for t in firsts)} / {', '.join(f'{t:.2f}' for t in reruns)})",
+                  f"(runs: {', '.join(f'{t:.2f}' for t in firsts)} / {', '.join(f'{t:.2f}' for t in reruns)}; "
+                  f"load {load_at:.1f} -> {os.getloadavg()[0]:.1f})",
                   flush=True)
     finally:
         reset(lab, hosts)
@@ -129,7 +131,8 @@ def main() -> None:
         blob.unlink(missing_ok=True)
 
     print(f"\nsmall deploy to {args.hosts} lab hosts, medians of {args.repeat} "
-          f"(50 MB upload, 2 templates, unit file, daemon-reload + restart)")
+          f"(50 MB upload, 2 templates, unit file, daemon-reload + restart), load average at the end "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'tool':<10} {'first run':>10} {'no-change':>10}")
     for tool, (first, rerun) in results.items():
         print(f"{tool:<10} {first:>9.2f}s {rerun:>9.2f}s")

@@ -1,10 +1,10 @@
 """Export bench: yolov7-tiny at 640 (random weights, nc=80), batch 1, on this machine's CPU.
 
 Prints the time of each export stage (reparameterize, ONNX export, onnxruntime verification),
-then the median latency of onnxruntime (CPU) and of PyTorch eager on the same deploy-form
+medians of --exports runs, then the median latency of onnxruntime (CPU) and of PyTorch eager on the same deploy-form
 model and input, after warm-up, and their ratio.
 
-    .venv/bin/python bench/export.py [--threads 2] [--runs 15] [--img-size 640]
+    .venv/bin/python bench/export.py [--threads 2] [--runs 15] [--exports 3] [--img-size 640]
 
 On a machine shared with other work, PyTorch's thread pool suffers most from the
 contention (its workers wait on each other); --threads 1 gives steadier figures there.
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--img-size", type=int, default=640)
+    parser.add_argument("--exports", type=int, default=3, help="exports timed (the median is printed)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = args.img_size
@@ -51,12 +52,17 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model("yolov7-tiny", nc=80).eval()
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        result = export_model(model, model.names, name="bench", version="1", out=Path(tmp),
-                              img_size=[size], reparameterize=reparameterize)
-        total = time.perf_counter() - start
-        stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items())
-        print(f"export yolov7-tiny {size}x{size} b1: {total:.2f} s total ({stages}); "
+        totals, stages = [], {}
+        for i in range(max(1, args.exports)):
+            start = time.perf_counter()
+            result = export_model(model, model.names, name="bench", version=str(i + 1), out=Path(tmp),
+                                  img_size=[size], reparameterize=reparameterize)
+            totals.append(time.perf_counter() - start)
+            for k, v in result.seconds.items():
+                stages.setdefault(k, []).append(v)
+        split = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in stages.items())
+        print(f"export yolov7-tiny {size}x{size} b1, median of {len(totals)}: {statistics.median(totals):.2f} s "
+              f"total ({split}; runs {', '.join(f'{t:.2f}' for t in totals)}); "
               f"onnx {result.release.size_bytes / 2**20:.1f} MiB")
 
         options = ort.SessionOptions()

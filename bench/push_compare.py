@@ -11,7 +11,11 @@ for each tool in turn: hosts reset to provisioned, first push of v1, the same pu
 (no change), push of v2 (the app running v1: a new engine, a restart), rollback to v1.
 The floor is N parallel `ssh host true` with OpenSSH.
 
-    .venv/bin/python bench/push_compare.py [--hosts 1,10,50] [--repeat 3] [--only y7deploy,ansible,pyinfra]
+    .venv/bin/python bench/push_compare.py [--hosts 1,10,50] [--repeat 3,3,1] [--only y7deploy,ansible,pyinfra]
+
+--repeat is one count for every fleet size or one per size (smallest first); the default
+repeats 1 and 10 hosts three times and 50 hosts once, which is what fits a 2-core machine
+in about an hour (a round of the three tools at 50 hosts takes ~15 min there).
 
 Prints medians, ratios taken in the same run, how wall time grows with the hosts, and
 each host's downtime (systemd's "Stopping" of the app → the first `**PERF:` line of the
@@ -93,6 +97,7 @@ class Results:
     downtime: dict[tuple[int, str, str], list[float]] = field(default_factory=dict)  # per host, all repeats
     floor: dict[int, float] = field(default_factory=dict)
     failed: dict[tuple[int, str], str] = field(default_factory=dict)
+    load: dict[tuple[int, str], list[float]] = field(default_factory=dict)  # (n, step): 1-min load at each start
 
     def add(self, table: dict, key: tuple, *values: float) -> None:
         table.setdefault(key, []).extend(values)
@@ -276,6 +281,7 @@ def one_round(tool: str, n: int, lab: Any, releases: list[str], s: Setup, result
     for step, release, expect in plan:
         argv, env = command(tool, step, release or "", n, names, s)
         since = time.time()
+        results.add(results.load, (n, step), os.getloadavg()[0])
         seconds = timed(argv, env)
         verify(lab, hosts, expect)
         results.add(results.seconds, (n, tool, step), seconds)
@@ -298,13 +304,16 @@ def ratio(other: float | None, ours: float | None) -> str:
 
 def tables(results: Results, sizes: list[int], tools: list[str]) -> list[list[list[str]]]:
     """Rows of the three tables (wall time, growth, downtime); the first row of each is its header."""
-    head = ["hosts", "step", *(TOOL_NAMES[t] for t in tools), "ssh floor",
+    head = ["hosts", "step", "runs", "load", *(TOOL_NAMES[t] for t in tools), "ssh floor",
             *(f"{TOOL_NAMES[t]} / y7deploy" for t in tools if t != "y7deploy" and "y7deploy" in tools)]
     wall = [head]
     for n in sizes:
         for step in STEPS:
             values = {t: results.median(n, t, step) for t in tools}
-            wall.append([str(n), STEP_NAMES[step], *(fmt(values[t]) for t in tools), fmt(results.floor.get(n)),
+            load = results.load.get((n, step)) or [0.0]
+            runs = "/".join(str(len(results.seconds.get((n, t, step), []))) for t in tools)
+            wall.append([str(n), STEP_NAMES[step], runs, f"{min(load):.1f}-{max(load):.1f}",
+                         *(fmt(values[t]) for t in tools), fmt(results.floor.get(n)),
                          *(ratio(values[t], values["y7deploy"]) for t in tools
                            if t != "y7deploy" and "y7deploy" in tools)])
     growth = [["tool", "step", *(f"{n} hosts" for n in sizes), f"s per added host ({sizes[0]}->{sizes[-1]})"]]
@@ -338,10 +347,11 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
 
 
-def report(results: Results, sizes: list[int], tools: list[str], repeat: int, header: list[str],
-           notes: list[str]) -> None:
+def report(results: Results, sizes: list[int], tools: list[str], header: list[str], notes: list[str]) -> None:
     wall, growth, down = tables(results, sizes, tools)
-    titles = [f"Wall time in seconds, median of {repeat} (ratios: the other tool's median / y7deploy's; above 1x y7deploy is faster)",
+    titles = ["Wall time in seconds, medians (runs: how many each tool's median is of, in column order; load: "
+              "the 1-min load average at the start of those runs, lowest-highest; ratios: the other tool's median / "
+              "y7deploy's, above 1x y7deploy is faster)",
               "How wall time grows with the hosts (seconds; x: times the smallest fleet's)",
               "Per-host downtime in seconds: systemd's \"Stopping\" of the app -> the first **PERF: line "
               "of the new run (every host of every repetition)"]
@@ -365,7 +375,8 @@ def report(results: Results, sizes: list[int], tools: list[str], repeat: int, he
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", default="1,10,50", help="fleet sizes, comma-separated (one lab of the largest)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", help="repetitions: one count, or one per fleet size, smallest first "
+                    "(default: 3,3,1 with the default sizes, else 3)")
     ap.add_argument("--only", default=",".join(TOOLS), help="tools: y7deploy,ansible,pyinfra")
     ap.add_argument("--lab", default="y7pushbench")
     ap.add_argument("--releases", type=Path, help="a folder holding the two releases to push (v1 then v2 by id "
@@ -386,8 +397,15 @@ def main() -> int:
     tools = [t for t in TOOLS if t in {x.strip() for x in args.only.split(",")}]
     if not tools:
         ap.error(f"--only {args.only!r}: none of {', '.join(TOOLS)}")
-    if args.repeat < 1:
-        ap.error("--repeat: at least 1")
+    try:
+        counts = [int(x) for x in (args.repeat or ("3,3,1" if args.hosts == "1,10,50" else "3")).split(",")]
+    except ValueError:
+        ap.error(f"--repeat {args.repeat!r}: not a number or a comma-separated list of numbers")
+    if len(counts) == 1:
+        counts *= len(sizes)
+    if len(counts) != len(sizes) or min(counts) < 1:
+        ap.error(f"--repeat {args.repeat!r}: one count of at least 1, or one per fleet size ({len(sizes)})")
+    repeats = dict(zip(sizes, counts))
     bundles = (sorted(p.parent.name for p in args.releases.glob("*/manifest.json"))
                if args.releases and args.releases.is_dir() else [])
     if args.releases and len(bundles) < 2:
@@ -432,8 +450,8 @@ def main() -> int:
         setup = Setup(inventory, pyinfra, releases_dir, work / "ledger.sqlite", args.perf_timeout)
         floor = _small_deploy_bench().ssh_floor
         for n in sizes:
-            results.floor[n] = statistics.median(floor(lab, lab.hosts[:n]) for _ in range(max(3, args.repeat)))
-            for _ in range(args.repeat):
+            results.floor[n] = statistics.median(floor(lab, lab.hosts[:n]) for _ in range(max(3, repeats[n])))
+            for _ in range(repeats[n]):
                 for tool in tools:
                     if (n, tool) in results.failed:
                         continue
@@ -450,7 +468,7 @@ def main() -> int:
     for (n, tool), why in results.failed.items():
         notes.append(f"{TOOL_NAMES[tool]} failed at {n} hosts: {why.splitlines()[0]}")
     header.append(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    report(results, sizes, tools, args.repeat, header, notes)
+    report(results, sizes, tools, header, notes)
     return 1 if results.failed else 0
 
 

@@ -1,13 +1,17 @@
 """Run every benchmark script in bench/ and write bench/RESULTS.md: the machine, then each script's output.
 
-    .venv/bin/python bench/run_all.py [--upstream /path/to/yolov7] [--only train,export] [--out bench/RESULTS.md]
+    .venv/bin/python bench/run_all.py [--upstream /path/to/yolov7] [--only train,export | --skip push_compare]
+                                      [--keep] [--out bench/RESULTS.md]
 
-`make bench` calls this. Each script runs in its own process, one after another (they
-measure time, so never side by side), and prints its own medians and ratios; this
-driver records the machine they ran on (CPU, cores, memory, the load average before and
-after each script, since load moves the figures most) and each script's output as it
-is. RESULTS.md is rewritten after every script, so an interrupted run keeps what it
-measured. The exit status is 1 when any script failed.
+`make bench` calls this (BENCH_ARGS="--skip push_compare --keep" passes options). Each
+script runs in its own process, one after another (they measure time, so never side by
+side), and prints its own medians and ratios; this driver records the machine they ran
+on (CPU, cores, memory, the load average before and after each script, since load moves
+the figures most) and each script's output as it is, echoed while it runs. RESULTS.md is
+rewritten after every script, so an interrupted run keeps what it measured. With --keep,
+the sections of scripts not run this time stay as an earlier run wrote them (each says
+when it ran): a script that takes an hour (push_compare at 50 hosts) can be measured
+apart. The exit status is 1 when any script failed.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +41,7 @@ class Outcome:
     load_before: str
     load_after: str
     output: str
+    finished: str = ""
 
 
 def machine(proc: Path = Path("/proc")) -> list[str]:
@@ -57,8 +64,12 @@ def machine(proc: Path = Path("/proc")) -> list[str]:
         f"GPU: {gpu()}",
         f"OS: {platform.platform()}; Python {platform.python_version()}",
         f"load average at the start: {load()}",
-        f"date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"date: {now()}",
     ]
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def gpu() -> str:
@@ -83,38 +94,71 @@ def summary_of(script: Path) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def scripts_in(folder: Path, only: set[str] | None) -> list[Path]:
+def scripts_in(folder: Path, only: set[str] | None, skip: set[str] = frozenset()) -> list[Path]:
     found = sorted(p for p in folder.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
-    if only:
-        unknown = only - {p.stem for p in found}
-        if unknown:
-            raise SystemExit(f"run_all: no bench script named {', '.join(sorted(unknown))} in {folder}")
-        found = [p for p in found if p.stem in only]
+    unknown = ((only or set()) | skip) - {p.stem for p in found}
+    if unknown:
+        raise SystemExit(f"run_all: no bench script named {', '.join(sorted(unknown))} in {folder}")
+    return [p for p in found if (not only or p.stem in only) and p.stem not in skip]
+
+
+def run(script: Path, args: list[str], timeout: float, echo=None) -> Outcome:
+    """The script's output is handed to `echo` line by line as it comes, and kept."""
+    before, start = load(), time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=script.parent.parent)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if echo:
+                echo(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        code = 124
+    reader.join()
+    output = "".join(lines) + (f"\n(stopped after {timeout:.0f} s)\n" if code == 124 else "")
+    return Outcome(script.name, summary_of(script), code, time.monotonic() - start, before, load(), output, now())
+
+
+SECTION = re.compile(r"^## (\S+\.py)$", re.M)
+
+
+def sections_in(text: str) -> dict[str, str]:
+    """An earlier RESULTS.md's sections by script name, each as written (heading to the next heading)."""
+    found = {}
+    marks = list(SECTION.finditer(text))
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        body = text[mark.start():end]
+        pending = re.search(r"^Not run yet: ", body, re.M)
+        found[mark.group(1)] = (body[:pending.start()] if pending else body).rstrip()
     return found
 
 
-def run(script: Path, args: list[str], timeout: float) -> Outcome:
-    before, start = load(), time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout, cwd=script.parent.parent)
-        code, output = proc.returncode, proc.stdout
-    except subprocess.TimeoutExpired as exc:
-        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        code, output = 124, partial + f"\n(stopped after {timeout:.0f} s)\n"
-    return Outcome(script.name, summary_of(script), code, time.monotonic() - start, before, load(), output)
-
-
-def render(host: list[str], outcomes: list[Outcome], pending: list[str]) -> str:
+def render(host: list[str], outcomes: list[Outcome], pending: list[str], kept: dict[str, str] | None = None) -> str:
+    """The machine, then one section per script in name order: this run's, or kept from an earlier run."""
     lines = ["# Benchmark results", "", "Written by `make bench` (bench/run_all.py). Each script prints medians of "
              "several runs and ratios taken in the same run; the load average is the 1, 5 and 15 minute one.", "",
              "## Machine", ""]
     lines += [f"- {line}" for line in host]
+    sections = dict(kept or {})
     for o in outcomes:
         verdict = "ok" if o.returncode == 0 else f"FAILED (exit {o.returncode})"
-        lines += ["", f"## {o.script}", "", o.summary, "",
-                  f"{verdict}, {o.seconds:.0f} s; load average before {o.load_before}, after {o.load_after}", "",
-                  "```", o.output.rstrip(), "```"]
+        sections[o.script] = "\n".join([
+            f"## {o.script}", "", o.summary, "",
+            f"{verdict}, {o.seconds:.0f} s, finished {o.finished}; load average before {o.load_before}, "
+            f"after {o.load_after}", "", "```", o.output.rstrip(), "```"])
+    for name in sorted(sections):
+        if name not in pending:
+            lines += ["", sections[name]]
     if pending:
         lines += ["", f"Not run yet: {', '.join(pending)}"]
     return "\n".join(lines) + "\n"
@@ -131,19 +175,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None,
                     help="a checkout of WongKinYiu/yolov7, passed to train.py (without: it trains ours only)")
     ap.add_argument("--only", default="", help="comma-separated script names (without .py)")
+    ap.add_argument("--skip", default="", help="comma-separated script names (without .py) not to run")
+    ap.add_argument("--keep", action="store_true", help="keep the sections of scripts not run this time from the "
+                    "existing --out file (as they were written, with the date they ran)")
     ap.add_argument("--dir", type=Path, default=HERE, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script")
     opts = ap.parse_args(argv)
-    scripts = scripts_in(opts.dir, {s.strip() for s in opts.only.split(",") if s.strip()} or None)
+    names = [{s.strip() for s in arg.split(",") if s.strip()} for arg in (opts.only, opts.skip)]
+    scripts = scripts_in(opts.dir, names[0] or None, names[1])
+    kept = {}
+    if opts.keep and opts.out.is_file():
+        kept = {k: v for k, v in sections_in(opts.out.read_text()).items() if k not in {s.name for s in scripts}}
     extra = {"train.py": ["--upstream", opts.upstream] if opts.upstream else []}
     host, outcomes = machine(), []
     for i, script in enumerate(scripts):
         print(f"== bench/{script.name} (load {load()})", flush=True)
-        outcome = run(script, extra.get(script.name, []), opts.timeout)
-        print(outcome.output, end="" if outcome.output.endswith("\n") else "\n", flush=True)
+        outcome = run(script, extra.get(script.name, []), opts.timeout,
+                      echo=lambda line: print(line, end="", flush=True))
+        if outcome.output and not outcome.output.endswith("\n"):
+            print(flush=True)
         outcomes.append(outcome)
-        write(opts.out, render(host, outcomes, [s.name for s in scripts[i + 1:]]))
+        write(opts.out, render(host, outcomes, [s.name for s in scripts[i + 1:]], kept))
     print(f"wrote {opts.out}")
     failed = [o.script for o in outcomes if o.returncode != 0]
     if failed:

@@ -49,3 +49,29 @@ def test_an_unknown_script_name_is_refused_before_anything_runs(tmp_path):
     script(tmp_path, "alpha.py", "Alpha.", "print('ran')")
     proc = drive(tmp_path, "--only", "alpah")
     assert proc.returncode != 0 and "alpah" in proc.stderr and not (tmp_path / "RESULTS.md").exists()
+
+
+def test_keep_leaves_the_sections_of_scripts_not_run_as_an_earlier_run_wrote_them(tmp_path):
+    script(tmp_path, "alpha.py", "Alpha bench.", "print('alpha: median 2.00 s of 3')")
+    script(tmp_path, "slow.py", "Slow bench.", "print('slow: first run')")
+    assert drive(tmp_path).returncode == 0
+    first = (tmp_path / "RESULTS.md").read_text()
+    slow_then = first.split("## slow.py")[1]
+    script(tmp_path, "alpha.py", "Alpha bench.", "print('alpha: median 1.00 s of 3')")
+    script(tmp_path, "slow.py", "Slow bench.", "print('slow: second run')")
+    proc = drive(tmp_path, "--skip", "slow", "--keep")
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert proc.returncode == 0, proc.stderr
+    assert "slow: second run" not in proc.stdout and "alpha: median 1.00 s of 3" in proc.stdout
+    assert results.index("## alpha.py") < results.index("## slow.py") and results.count("## slow.py") == 1
+    assert results.split("## slow.py")[1] == slow_then and "finished " in slow_then
+    assert "alpha: median 1.00 s of 3" in results and "alpha: median 2.00 s of 3" not in results
+
+
+def test_without_keep_a_partial_run_writes_only_what_it_ran(tmp_path):
+    script(tmp_path, "alpha.py", "Alpha bench.", "print('alpha ran')")
+    script(tmp_path, "slow.py", "Slow bench.", "print('slow ran')")
+    assert drive(tmp_path).returncode == 0
+    assert drive(tmp_path, "--skip", "slow").returncode == 0
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert "alpha ran" in results and "## slow.py" not in results
