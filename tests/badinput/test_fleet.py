@@ -128,13 +128,51 @@ PLAYBOOKS = {
                          ["site.yml:5", "'model.onnx'"]),
     "vars-file-missing": (HEAD + f"  vars_files: [fleet-vars.yml]\n  tasks:\n"
                                  f"    - file: {{path: {TARGET}, state: directory}}\n", ["fleet-vars.yml"]),
+    # argument values the module's spec refuses, found at load as ansible-core's argument spec would on the host
+    "file-state-not-a-choice": (HEAD + f"  tasks:\n    - name: make the folder\n      file: {{path: {TARGET}, state: bogus}}\n",
+                                ["site.yml:5", "'make the folder'", "state", "'bogus'", "directory"]),
+    "copy-mode-not-a-mode": (HEAD + f"  tasks:\n    - copy: {{content: x, dest: {TARGET}/x, mode: 99z}}\n",
+                             ["site.yml:5", "mode", "'99z'"]),
+    "loop-not-a-list": (HEAD + f"  tasks:\n    - file: {{path: '{TARGET}/{{{{ item }}}}', state: directory}}\n"
+                               "      loop: 5\n", ["site.yml:5", "loop", "5"]),
+    "boolean-argument-not-a-boolean": (HEAD + f"  tasks:\n    - copy: {{content: x, dest: {TARGET}/x, force: maybe}}\n",
+                                       ["site.yml:5", "force", "'maybe'", "boolean"]),
+    "number-argument-not-a-number": (HEAD + "  tasks:\n    - wait_for: {port: ssh, timeout: 1}\n",
+                                     ["site.yml:5", "port", "'ssh'"]),
+    "systemd-state-not-a-choice": (HEAD + "  tasks:\n    - systemd: {name: y7deploy-app, state: reborn}\n",
+                                   ["site.yml:5", "state", "'reborn'", "restarted"]),
+    "apt-state-not-a-choice": (HEAD + "  tasks:\n    - apt: {name: htop, state: installed}\n",
+                               ["site.yml:5", "state", "'installed'", "present"]),
+    "link-without-src": (HEAD + f"  tasks:\n    - file: {{path: {TARGET}, state: link}}\n",
+                         ["site.yml:5", "state=link", "src"]),
+    "command-without-a-command": (HEAD + f"  tasks:\n    - command: {{chdir: {TARGET}}}\n",
+                                  ["site.yml:5", "command", "cmd"]),
+    "template-newline-not-a-choice": (HEAD + f"  tasks:\n    - template: {{src: app.j2, dest: {TARGET}/app, "
+                                             "newline_sequence: CRLF}\n", ["site.yml:5", "newline_sequence", "'CRLF'"]),
+    "argument-a-mapping-not-a-string": (HEAD + "  tasks:\n    - file: {path: {at: /opt/y7deploy/badinput}, state: directory}\n",
+                                        ["site.yml:5", "path", "mapping"]),
 }
 
 
 @pytest.mark.parametrize("text, needles", PLAYBOOKS.values(), ids=PLAYBOOKS.keys())
 def test_a_malformed_playbook_is_refused_before_any_host_is_touched(tmp_path, lab, refused_on_devices, text, needles):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "app.j2").write_text("fine\n")
     (tmp_path / "site.yml").write_text(text)
     refused_on_devices("play", "site.yml", "-i", str(lab.inventory_path), needles=needles)
+
+
+def test_a_templated_argument_value_is_checked_when_it_is_known_and_fails_the_host_untouched(
+        tmp_path, lab, y7, snapshot, fleet_baseline):
+    """`state: "{{ wanted }}"` can only be checked at run time: the host fails with the spec's
+    message before its module runs, and nothing on any device changes."""
+    (tmp_path / "site.yml").write_text(HEAD + "  vars: {wanted: bogus}\n  tasks:\n"
+                                       f"    - file: {{path: {TARGET}, state: '{{{{ wanted }}}}'}}\n")
+    proc = y7("play", "site.yml", "-i", str(lab.inventory_path))
+    assert proc.returncode not in (0, 2), proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stdout.count("argument 'state': 'bogus' must be one of") == len(lab.hosts), proc.stdout
+    assert snapshot() == fleet_baseline
 
 
 # --------------------------------------------------------------------------- templates

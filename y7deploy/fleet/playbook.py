@@ -278,12 +278,12 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     if not isinstance(extra, dict):
         raise UserError(f"{where}: args must be a mapping")
     args.update(extra)
-    spec.validate(args, where, module)
+    name = str(data.get("name") or "")
+    spec.validate(args, f"{where}: task {name!r}" if name else where, module)
 
-    task = Task(module=module, args=args, file=file, line=line, name=str(data.get("name") or ""))
+    task = Task(module=module, args=args, file=file, line=line, name=name)
     task.when = _as_list(data.get("when"))
-    loop = data.get("loop", data.get("with_items", data.get("with_list")))
-    task.loop = loop
+    task.loop = _parse_loop(data, where)
     control = data.get("loop_control") or {}
     if not isinstance(control, dict):
         raise UserError(f"{where}: loop_control must be a mapping")
@@ -324,6 +324,24 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     if handler and not task.name and not task.listen:
         raise UserError(f"{where}: a handler needs a name (or listen:) to be notified by")
     return task
+
+
+def _parse_loop(data: dict, where: str) -> Any:
+    """`loop:` must be a list or a template giving one (refused here when it is literally
+    neither, as ansible-core refuses it); `with_items`/`with_list` take a single value as a
+    one-item list, as ansible-core's lookups do."""
+    if "loop" in data:
+        loop = data["loop"]
+        if loop is not None and not isinstance(loop, list) and not templating.is_template(loop):
+            named = f"task {str(data['name'])!r}: " if data.get("name") else ""
+            raise UserError(f"{where}: {named}loop must be a list "
+                            f"(or a template giving one), got {type(loop).__name__} {loop!r}")
+        return loop
+    for key in ("with_items", "with_list"):
+        if key in data:
+            loop = data[key]
+            return loop if loop is None or isinstance(loop, list) or templating.is_template(loop) else [loop]
+    return None
 
 
 BLOCK_KEYS = {"block", "rescue", "always", "name", "when", "tags", "become", "vars", "environment",
@@ -483,10 +501,11 @@ def _strings(value: Any):
 
 
 def _task_sources(task: Task):
-    """(source, is_expression) for every Jinja text a task carries."""
+    """(source, is_expression) for every Jinja text a task carries. Not its name: ansible-core
+    renders a name only to show it, and a name that cannot render never stops a run."""
     for text in _strings(task.args):
         yield text, False
-    for text in _strings([task.name, task.loop, task.vars, task.environment, task.notify]):
+    for text in _strings([task.loop, task.vars, task.environment, task.notify]):
         yield text, False
     for cond in (task.when or []) + (task.changed_when or []) + (task.failed_when or []) + (task.until or []):
         if isinstance(cond, str):

@@ -19,12 +19,15 @@ threshold raises StopRollout, which ends the run.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import jinja2
 
 from y7deploy.errors import UserError
 from y7deploy.fleet import conditions, variables as scope, waves
@@ -283,16 +286,17 @@ class Runner:
     def _run_one(self, wave: _Wave, task: Task, hosts: list[str], *, handler: bool = False) -> None:
         """One task on these hosts, then Ansible's checks: any_errors_fatal, max_fail_percentage."""
         play, batch = wave.play, wave.batch
-        self.reporter.task_start(task.title, handler=handler)
+        title = self._title(play, task, hosts)
+        self.reporter.task_start(title, handler=handler)
         outcomes = self._run_task(play, task, hosts)
-        self._after_task(outcomes, task, task.title)
+        self._after_task(outcomes, task, title)
         failed_now = {o.host for o in outcomes if o.status == "failed" and not o.ignored
                       and not self.hosts[o.host].rescuing}
         down_now = {o.host for o in outcomes if o.status == "unreachable"}
         wave.failed |= failed_now
         if (play.any_errors_fatal or task.any_errors_fatal) and (failed_now or down_now):
             self._fail_rest(batch)
-            raise StopRollout(f"any_errors_fatal: task {task.title!r} failed on "
+            raise StopRollout(f"any_errors_fatal: task {title!r} failed on "
                               f"{', '.join(sorted(failed_now | down_now))}")
         if outcomes and waves.exceeds_max_fail(len(wave.failed), len(batch), play.max_fail_percentage):
             self._fail_rest(batch)
@@ -322,6 +326,18 @@ class Runner:
             outcome = future.result()
             outcomes.append(outcome)
         return outcomes
+
+    def _title(self, play: Play, task: Task, hosts: list[str]) -> str:
+        """The task's name rendered with the first host's variables, as ansible-core shows it: a
+        part that cannot render stays in the name as `<< error N - why >>`, after a warning."""
+        if not hosts or not is_template(task.name):
+            return task.title
+        title, errors = render_name(self.templar, task.name, self.variables(self.hosts[hosts[0]], play, task))
+        if errors:
+            self.reporter.message(f"[WARNING]: Encountered {len(errors)} template error{'s' * (len(errors) > 1)} "
+                                  f"in the name at {task.where}: " + "; ".join(
+                                      f"error {i} - {e}" for i, e in enumerate(errors, 1)))
+        return title
 
     def _after_task(self, outcomes: list[TaskOutcome], task: Task | None, title: str) -> None:
         entry = self.record.task(title)
@@ -548,6 +564,38 @@ class Runner:
         with self._lock:
             state.runtime.update(facts)
             self.redactor.add_vars(facts)
+
+
+_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def render_name(templar: Templar, name: str, variables: HostVars) -> tuple[str, list[str]]:
+    """A task name rendered for display, and the errors met: ansible-core renders names with
+    undefined variables allowed, putting `<< error N - message >>` where an expression fails
+    (the whole name when it does not parse). A name never stops a run."""
+    try:
+        template = templar.env.from_string(name)
+    except jinja2.TemplateSyntaxError as exc:
+        error = f"Syntax error in template: {exc.message}"
+        return f"<< error 1 - {error} >>", [error]
+    try:
+        return _render(template, variables), []
+    except Exception:  # noqa: BLE001 - any failure falls back to rendering part by part
+        pass
+    errors: list[str] = []
+
+    def part(match: re.Match) -> str:
+        try:
+            return _render(templar.env.from_string(match.group(0)), variables)
+        except Exception as exc:  # noqa: BLE001 - shown in the name, as ansible-core shows it
+            errors.append(getattr(exc, "message", None) or str(exc))
+            return f"<< error {len(errors)} - {errors[-1]} >>"
+
+    return _EXPRESSION.sub(part, name), errors
+
+
+def _render(template: jinja2.Template, variables: HostVars) -> str:
+    return "".join(template.root_render_func(template.new_context(variables, shared=True)))  # type: ignore[arg-type]
 
 
 def _status(result: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ SPEC = Spec(
           "install_recommends": "bool", "cache_valid_time": "int"},
     one_of=(("name", "deb", "update_cache"),),
     aliases={"pkg": "name", "package": "name"},
+    choices={"state": ("present", "absent", "latest")},
 )
 
 _PKG = re.compile(r"^[a-z0-9][a-z0-9+.\-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+:~\-]+)?$")

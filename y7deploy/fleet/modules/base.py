@@ -39,18 +39,41 @@ class Spec:
     free_form: bool = False  # `command: echo hi` style
     local: bool = False  # runs on the workstation only (debug, assert, set_fact)
     aliases: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> the values it may take
+    required_if: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, value, what it then needs)
 
     def coerce(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Templated arguments as their kinds: booleans read once, as Ansible reads them
-        (ValueError naming the argument otherwise)."""
+        """Templated arguments, once rendered, checked as the loader checks literal ones
+        (ValueError naming the argument and value); booleans read once, as Ansible reads them."""
+        problem = self.bad_value(args)
+        if problem:
+            raise ValueError(problem)
         out = dict(args)
         for key, kind in self.args.items():
             if kind == "bool" and key in out and not isinstance(out[key], bool):
-                try:
-                    out[key] = parse_bool(out[key])
-                except ValueError as exc:
-                    raise ValueError(f"argument {key!r}: {exc}") from None
+                out[key] = parse_bool(out[key])
         return out
+
+    def bad_value(self, args: dict[str, Any]) -> str | None:
+        """What is wrong with the first argument whose value its kind or choices refuse, or None.
+
+        A value that is still a template (`"{{ x }}"`) is left for run time, when it is known.
+        """
+        for key, value in args.items():
+            if value is None or _templated(value):
+                continue
+            problem = _kind_problem(self.args.get(key, "any"), value)
+            allowed = self.choices.get(key)
+            if problem is None and allowed is not None and str(value) not in allowed:
+                shown = dict.fromkeys(c if c.isprintable() else repr(c)[1:-1] for c in allowed)
+                problem = f"must be one of {', '.join(shown)}"
+            if problem:
+                return f"argument {key!r}: {value!r} {problem}"
+        for key, value, needed in self.required_if:
+            missing = [n for n in needed if args.get(n) is None]
+            if args.get(key) == value and missing:
+                return f"{key}={value} needs {', '.join(missing)}"
+        return None
 
     def validate(self, args: dict[str, Any], where: str, module: str) -> None:
         for alias, real in self.aliases.items():
@@ -68,7 +91,66 @@ class Spec:
                 raise UserError(f"{where}: {module}: missing required argument {key!r}")
         for group in self.one_of:
             if not any(k in args for k in group):
-                raise UserError(f"{where}: {module}: needs one of {', '.join(group)}")
+                shown = ", ".join("a free-form command" if k == "_raw_params" else k for k in group)
+                raise UserError(f"{where}: {module}: needs one of {shown}")
+        problem = self.bad_value(args)
+        if problem:
+            raise UserError(f"{where}: {module}: {problem}")
+
+
+def _templated(value: Any) -> bool:
+    from y7deploy.fleet.templating import is_template
+
+    if isinstance(value, (list, tuple)):
+        return any(_templated(v) for v in value)
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    return is_template(value)
+
+
+def _number(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return kind is float or float(value).is_integer()
+    try:
+        kind(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_problem(kind: str, value: Any) -> str | None:
+    """Why a rendered argument value is not of its kind (as Ansible's argument spec types read
+    them: "5" is an int, "a,b" a list), or None when it is."""
+    if kind == "any":
+        return None
+    if kind == "bool":
+        try:
+            parse_bool(value)
+        except ValueError:
+            return "is not a boolean (true/false, yes/no, on/off, 1/0)"
+        return None
+    if kind == "int":
+        return None if _number(value, int) else "is not an integer"
+    if kind == "float":
+        return None if _number(value, float) else "is not a number"
+    if kind in ("mode", "mode_or_preserve"):
+        if kind == "mode_or_preserve" and value == "preserve":
+            return None
+        try:
+            normalize_mode(value)
+        except ValueError:
+            return "is not a file mode (octal like '0644', or symbolic like 'u+x,g-w')"
+        return None
+    if kind == "dict":
+        return None if isinstance(value, (dict, str)) else "is not a mapping"
+    if kind == "list":
+        return None if not isinstance(value, dict) else "is not a list"
+    if kind == "str":
+        if isinstance(value, (dict, list)):
+            return f"is a {'mapping' if isinstance(value, dict) else 'list'}, not a string"
+    return None
 
 
 @dataclass

@@ -16,6 +16,7 @@ SPEC = Spec(
     args={"cmd": "str", "argv": "list", "chdir": "str", "creates": "str", "removes": "str",
           "stdin": "str", "stdin_add_newline": "bool"},
     free_form=True,
+    one_of=(("_raw_params", "cmd", "argv"),),
 )
 
 

@@ -22,7 +22,7 @@ from y7deploy.fleet.modules.base import (
 )
 
 SPEC = Spec(
-    args={"src": "str", "content": "any", "dest": "str", "mode": "mode", "owner": "str",
+    args={"src": "str", "content": "any", "dest": "str", "mode": "mode_or_preserve", "owner": "str",
           "group": "str", "force": "bool", "backup": "bool", "directory_mode": "mode"},
     required=("dest",),
     one_of=(("src", "content"),),

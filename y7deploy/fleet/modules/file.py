@@ -11,14 +11,16 @@ from y7deploy.fleet.modules.base import (
     ModuleContext, Spec, attribute_fixes, bool_arg, failed, normalize_mode, parse_stat, q,
 )
 
+STATES = ("file", "directory", "link", "absent", "touch")
+
 SPEC = Spec(
     args={"path": "str", "state": "str", "src": "str", "mode": "mode", "owner": "str",
           "group": "str", "recurse": "bool", "force": "bool"},
     required=("path",),
     aliases={"dest": "path", "name": "path"},
+    choices={"state": STATES},
+    required_if=(("state", "link", ("src",)),),
 )
-
-STATES = ("file", "directory", "link", "absent", "touch")
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:

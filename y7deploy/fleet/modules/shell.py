@@ -14,6 +14,7 @@ SPEC = Spec(
     args={"cmd": "str", "chdir": "str", "creates": "str", "removes": "str", "executable": "str",
           "stdin": "str", "stdin_add_newline": "bool"},
     free_form=True,
+    one_of=(("_raw_params", "cmd"),),
 )
 
 

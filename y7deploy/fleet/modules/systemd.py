@@ -10,14 +10,16 @@ from typing import Any
 
 from y7deploy.fleet.modules.base import ModuleContext, Spec, bool_arg, failed, q
 
+STATES = ("started", "stopped", "restarted", "reloaded")
+
 SPEC = Spec(
     args={"name": "str", "state": "str", "enabled": "bool", "daemon_reload": "bool",
           "daemon_reexec": "bool", "masked": "bool", "no_block": "bool", "scope": "str"},
     one_of=(("name", "daemon_reload", "daemon_reexec"),),
     aliases={"unit": "name", "service": "name", "daemon-reload": "daemon_reload"},
+    choices={"state": STATES, "scope": ("system", "user", "global")},
+    required_if=tuple((("state", s, ("name",)) for s in STATES)),
 )
-
-STATES = ("started", "stopped", "restarted", "reloaded")
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:

@@ -10,15 +10,16 @@ from typing import Any
 
 from y7deploy.fleet.modules.base import ModuleContext, Spec, ensure_file, failed
 
-SPEC = Spec(
-    args={"src": "str", "dest": "str", "mode": "mode", "owner": "str", "group": "str",
-          "force": "bool", "backup": "bool", "trim_blocks": "bool", "lstrip_blocks": "bool",
-          "newline_sequence": "str"},
-    required=("src", "dest"),
-)
-
 # ansible-core also takes the escaped spellings a YAML single-quoted string gives.
 _NEWLINES = {"\n": "\n", "\r": "\r", "\r\n": "\r\n", "\\n": "\n", "\\r": "\r", "\\r\\n": "\r\n"}
+
+SPEC = Spec(
+    args={"src": "str", "dest": "str", "mode": "mode_or_preserve", "owner": "str", "group": "str",
+          "force": "bool", "backup": "bool", "trim_blocks": "bool", "lstrip_blocks": "bool",
+          "newline_sequence": "str"},
+    choices={"newline_sequence": tuple(_NEWLINES)},
+    required=("src", "dest"),
+)
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:

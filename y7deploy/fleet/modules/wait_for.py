@@ -16,6 +16,7 @@ SPEC = Spec(
     args={"path": "str", "port": "int", "host": "str", "unit": "str", "search_regex": "str",
           "state": "str", "timeout": "float", "delay": "float", "sleep": "float", "msg": "str"},
     one_of=(("path", "port", "unit", "timeout"),),
+    choices={"state": ("started", "stopped", "present", "absent", "drained")},
 )
 
 
