@@ -21,8 +21,15 @@ def test_path_from_option_then_environment_then_beside_the_inventory(tmp_path):
     env = {"Y7DEPLOY_LEDGER": "/var/lib/y7/ledger.sqlite"}
     assert ledger_path("/x/l.sqlite", inv_dir, env) == Path("/x/l.sqlite")
     assert ledger_path(None, inv_dir, env) == Path("/var/lib/y7/ledger.sqlite")
-    assert ledger_path(None, inv_dir, {}) == inv_dir / DEFAULT_NAME
     assert ledger_path(None, inv_file, {}) == tmp_path / DEFAULT_NAME
+
+
+def test_the_default_beside_an_inventory_directory_is_next_to_it_not_inside_it(tmp_path, monkeypatch):
+    inv_dir = tmp_path / "site" / "inventory"
+    inv_dir.mkdir(parents=True)
+    assert ledger_path(None, inv_dir, {}) == tmp_path / "site" / DEFAULT_NAME
+    monkeypatch.chdir(tmp_path / "site")
+    assert ledger_path(None, "inventory/", {}) == tmp_path / "site" / DEFAULT_NAME
 
 
 def test_a_push_is_recorded_per_host_and_read_back(tmp_path):

@@ -33,14 +33,14 @@ def _planned_renders(monkeypatch) -> tuple[dict[tuple[str, str], str], dict[str,
     monkeypatch.setenv("Y7_KAFKA_PASSWORD", "dock-kafka-8812")
     monkeypatch.setenv("Y7_CAMERA_PASSWORD", "gate-cam-3391")
     seen: dict[str, dict[str, Any]] = {}
-    real_render = plan_mod._render
+    real_render = plan_mod.Templates.render
 
-    def recording_render(name: str, variables: Any) -> str:
+    def recording_render(self: Any, name: str, variables: Any) -> str:
         seen.setdefault(variables["inventory_hostname"], {}).update(
             {k: variables[k] for k in variables if k not in MAGIC})
-        return real_render(name, variables)
+        return real_render(self, name, variables)
 
-    monkeypatch.setattr(plan_mod, "_render", recording_render)
+    monkeypatch.setattr(plan_mod.Templates, "render", recording_render)
     inv = load_inventory(INVENTORY)
     hosts = inv.group_hosts("all")
     variables = {h: inv.host_vars(h) for h in hosts}

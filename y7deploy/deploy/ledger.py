@@ -36,14 +36,15 @@ CREATE INDEX IF NOT EXISTS hosts_by_host ON hosts(host, id);
 
 def ledger_path(option: str | None, inventory: str | os.PathLike | None,
                 environ: Mapping[str, str] = os.environ) -> Path:
-    """The ledger file: the option, else the environment, else beside the inventory."""
+    """The ledger file: the option, else the environment, else beside the inventory: next to
+    an inventory file, and next to (not inside) an inventory directory, where the inventory
+    loader would read the SQLite file as one more inventory source."""
     if option:
         return Path(option)
     if environ.get(ENV):
         return Path(environ[ENV])
     if inventory:
-        inv = Path(inventory)
-        return (inv if inv.is_dir() else inv.parent) / DEFAULT_NAME
+        return Path(inventory).absolute().parent / DEFAULT_NAME
     return Path(DEFAULT_NAME)
 
 

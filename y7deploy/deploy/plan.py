@@ -5,7 +5,9 @@ any device is touched.
 device classes, computes each host's engine key, trtexec command line and rendered
 configs, and refuses, per host and with the reason, what that host cannot take:
 
-- too little free disk on /opt for the release's files plus the engine;
+- too little free disk under the y7deploy root for the release's files plus the engine;
+- a bundle re-exported under an id the host already keeps with another manifest (a kept
+  release is never overwritten);
 - an ONNX opset newer than the host's TensorRT parser documents (engine.max_opset);
 - a dynamic-batch model on DeepStream older than 6.1;
 - INT8 without a calibration table in the release, or on a GPU without fast INT8 (the
@@ -19,10 +21,17 @@ Host vars read (inventory group_vars/host_vars; defaults in VAR_DEFAULTS):
   min_fps, health_window, commit_deadline, engine_build_timeout, keep_releases,
   y7_disk_reserve_mb, y7_parser_sha (else the options'), and the template knobs
   (y7_conf_threshold, y7_nms_iou, y7_topk, y7_interval, y7_mux_width, ...).
+
+Each host's release directory (its *slot*) is releases/<ID>, unless the host runs releases/<ID>
+with other configs: then the new configs go into a slot of their own,
+releases/<ID>@cfg-<digest of the configs>, whose bundle files release_sync hard-links from
+the kept one. A config-only change is then a switch like any other: rename(2) of
+`current`, the gate, commit or revert to the untouched old directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -53,6 +62,7 @@ VAR_DEFAULTS: dict[str, Any] = {
 }
 
 _TEMPLATES = "y7deploy.templates"
+SLOT_MARK = "@cfg-"  # releases/<ID>@cfg-<digest>: a config generation of release ID (see slot_for)
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class HostPlan:
     release: str
     root: str
     owner: str  # the app user: owns the release directory (nvinfer may write there)
-    release_dir: str
+    release_dir: str  # root/releases/<slot>
     engine_key: str
     engine_path: str
     engine_tmp: str
@@ -113,12 +123,19 @@ class HostPlan:
     keep_releases: int
     need_mb: int  # free disk the plan asked of /opt
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask wherever shown
+    slot: str = ""  # the directory under releases/ (release, or release@cfg-<digest>)
+
+    @property
+    def target(self) -> str:
+        """What `current` is switched to: the slot's name."""
+        return self.slot or self.release
 
     def to_vars(self) -> dict[str, Any]:
         """The plan as playbook vars (push.yml's `p`)."""
         return {
             "host": self.host, "device_class": self.device_class, "canary": self.canary,
-            "release": self.release, "root": self.root, "owner": self.owner, "release_dir": self.release_dir,
+            # `release` names the directory under releases/ (the slot); `bundle` the release id
+            "release": self.target, "bundle": self.release, "root": self.root, "owner": self.owner, "release_dir": self.release_dir,
             "engine": {"key": self.engine_key, "path": self.engine_path, "tmp": self.engine_tmp,
                        "log": self.engine_log, "argv": list(self.trtexec_argv), "timeout": self.build_timeout_s},
             "precision": self.precision, "batch": self.batch, "dynamic": self.dynamic, "dla_core": self.dla_core,
@@ -213,9 +230,65 @@ def max_fail_exceeded(failed: int, total: int, pct: float) -> bool:
     return failed == total or exceeds_max_fail(failed, total, pct)
 
 
-def _render(name: str, variables: Mapping[str, Any]) -> str:
-    source = resources.files(_TEMPLATES).joinpath(name).read_text(encoding="utf-8")
-    return Templar().render_string(source, variables)
+class Templates:
+    """The package's config templates for one plan: each read and compiled once, whatever
+    the number of hosts (the Templar keeps the compiled form). Owned by the run."""
+
+    def __init__(self) -> None:
+        self.templar = Templar()
+        self._sources: dict[str, str] = {}
+
+    def render(self, name: str, variables: Mapping[str, Any]) -> str:
+        source = self._sources.get(name)
+        if source is None:
+            source = self._sources[name] = resources.files(_TEMPLATES).joinpath(name).read_text(encoding="utf-8")
+        return self.templar.render_string(source, variables)
+
+
+def config_digest(rendered: Sequence[RenderedFile]) -> str:
+    """A short digest of a host's configs, names and contents (the slot's suffix)."""
+    h = hashlib.sha256()
+    for r in sorted(rendered, key=lambda r: r.name):
+        h.update(f"{r.name}\0{len(r.content)}\0".encode())
+        h.update(r.content.encode())
+    return h.hexdigest()[:8]
+
+
+def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, Any]) -> str:
+    """The directory under releases/ that takes `rendered` (configs rendered for releases/<release>).
+
+    releases/<release> when the host does not hold it or holds these configs there; the config
+    slot <release>@cfg-<digest> when the host already holds that slot (a re-run of the same
+    push finds it); releases/<release> again when it is not `current` (nothing runs it: the
+    switch to it is the change, and a revert returns to the untouched running directory); and
+    for new configs of the running directory, which is never edited, that config slot.
+    """
+    held_releases = held.get("releases") or []
+    if release not in held_releases:
+        return release
+    on_device = (held.get("release_files") or {}).get(release) or {}
+    if all(on_device.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in rendered):
+        return release
+    slot = f"{release}{SLOT_MARK}{config_digest(rendered)}"
+    if slot in held_releases or held.get("current") == release:
+        return slot
+    return release
+
+
+def release_of_slot(slot: str | None) -> str | None:
+    """The release id of a directory under releases/ (its slot name without @cfg-...)."""
+    return slot.partition(SLOT_MARK)[0] if slot else slot
+
+
+def _kept_manifest_conflict(release: str, manifest_sha: str, held: Mapping[str, Any]) -> str | None:
+    """The reason to refuse when the host keeps release `release` with another manifest.json."""
+    for name, sums in sorted((held.get("release_files") or {}).items()):
+        kept = (sums or {}).get("manifest.json")
+        if release_of_slot(name) == release and kept and kept != manifest_sha:
+            return (f"the host keeps release {release} (releases/{name}) with another manifest "
+                    f"(sha256 {kept[:12]}, the bundle's {manifest_sha[:12]}): the bundle was re-exported "
+                    "under an existing id; export it under a new version (a kept release is never overwritten)")
+    return None
 
 
 def release_files(release_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -288,13 +361,18 @@ def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mappi
               facts_by_host: Mapping[str, Mapping[str, Any] | None],
               vars_by_host: Mapping[str, Mapping[str, Any]],
               options: PushOptions = PushOptions(),
-              on_device: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+              on_device: Mapping[str, Mapping[str, Any]] | None = None,
+              templates: Templates | None = None) -> Plan:
     """Every host's plan (hosts in `vars_by_host` order), or the refusals that stop the push.
 
     `facts_by_host[h]` is fleet.facts.parse's dict, or None when facts could not be read.
     `release_dir_files` is release_files(bundle dir). `on_device[h]`, when known, lists the
-    host's kept `releases` and `engines` (keys): those need no disk again.
+    host's kept `releases` and `engines` (keys), which need no disk again, its `current` and
+    `previous`, and `release_files` ({directory under releases/: {file name: sha256}} of its
+    manifest.json and configs), which decide the slot (slot_for) and refuse a re-exported id.
+    `templates` is the run's template cache (one is made when not given).
     """
+    templates = templates or Templates()
     release = str(manifest["id"])
     refusals: list[tuple[str, str]] = []
     problems = _release_problems(manifest, release_dir_files)
@@ -307,7 +385,7 @@ def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mappi
         facts = facts_by_host.get(host)
         try:
             plan, reasons = _plan_host(host, manifest, release_dir_files, facts, variables, options,
-                                       (on_device or {}).get(host))
+                                       (on_device or {}).get(host), templates)
         except (TemplateError, KeyError, ValueError, TypeError) as exc:
             refusals.append((host, f"cannot render the host's configs: {exc}"))
             continue
@@ -339,12 +417,13 @@ def _with_canary(plan: HostPlan, canary: bool) -> HostPlan:
 
 def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]],
                facts: Mapping[str, Any] | None, variables: Mapping[str, Any],
-               options: PushOptions, on_device: Mapping[str, Any] | None) -> tuple[HostPlan | None, list[str]]:
+               options: PushOptions, on_device: Mapping[str, Any] | None,
+               templates: Templates) -> tuple[HostPlan | None, list[str]]:
     reasons: list[str] = []
     if not facts:
         return None, ["no facts: the host was unreachable or fact gathering failed"]
     # Inventory values may be templates ("{{ lookup('env', 'X') }}"): resolved on access.
-    variables = HostVars(Templar(), [{"inventory_hostname": host}, variables])
+    variables = HostVars(templates.templar, [{"inventory_hostname": host}, variables])
     if not facts.get("is_jetson"):
         return None, ["not a Jetson (no /etc/nv_tegra_release or nvidia-l4t-core)"]
     trt = str(facts.get("tensorrt") or "")
@@ -362,13 +441,20 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     if precision not in eng.PRECISIONS:
         return None, [f"precision {precision!r} is not one of {', '.join(eng.PRECISIONS)}"]
     sources = variables.get("y7_sources")
-    if not sources or not isinstance(sources, (list, tuple)):
+    if sources is None or sources == "":
         return None, ["no cameras: y7_sources is not set for this host"]
+    if not isinstance(sources, (list, tuple)):
+        return None, [f"y7_sources is not a list (it is a {type(sources).__name__}): give a list of "
+                      "camera URIs or mappings, e.g. -e '{\"y7_sources\": [\"rtsp://...\"]}'"]
+    if not sources:
+        return None, ["no cameras: y7_sources is an empty list for this host"]
     for i, src in enumerate(sources):
         if _source_kind(src) is None:
             reasons.append(f"y7_sources[{i}] {src!r}: not a file://, rtsp://, /dev/video URI or a "
                            f"mapping with type {', '.join(SOURCE_KINDS)}")
     sinks = variables.get("y7_sinks") or [{"type": "fake"}]
+    if not isinstance(sinks, (list, tuple)):
+        return None, [f"y7_sinks is not a list (it is a {type(sinks).__name__})"]
     for i, sink in enumerate(sinks):
         kind = sink.get("type") if isinstance(sink, Mapping) else None
         if kind not in SINK_KINDS:
@@ -435,22 +521,67 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
     # engines are smaller), plus the reserve; what the device already holds (the release's
     # directory, the engine's key) is not asked for again.
     held = on_device or {}
+    conflict = _kept_manifest_conflict(release, str(files["manifest.json"]["sha256"]), held)
+    if conflict:
+        return None, [conflict]
     bundle_bytes = 0 if release in (held.get("releases") or []) else sum(int(f["size"]) for f in files.values())
     engine_bytes = 0 if key in (held.get("engines") or []) else int(files["model.onnx"]["size"])
     reserve_mb = int(_var(variables, "y7_disk_reserve_mb"))
     need_mb = math.ceil((bundle_bytes + engine_bytes) / 2**20) + reserve_mb
-    free_mb = int(facts.get("disk_free_opt_mb") or 0)
+    free_mb, disk = _free_mb(facts, root)
     if free_mb < need_mb:
-        reasons.append(f"too little free disk on /opt: {free_mb} MB free, {need_mb} MB needed "
+        reasons.append(f"too little free disk on {disk}: {free_mb} MB free, {need_mb} MB needed "
                        f"(release {math.ceil(bundle_bytes / 2**20)} MB + engine {math.ceil(engine_bytes / 2**20)} MB "
                        f"+ reserve {reserve_mb} MB)")
     if reasons:
         return None, reasons
 
-    release_dir = f"{root}/releases/{release}"
     engine_path = f"{root}/engines/{key}.engine"
     engine_tmp = f"{root}/engines/.{key}.engine.tmp"
     input_info = manifest.get("input") or {}
+    opencv = str(variables.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
+    parser_lib = parser_lib_path(root, parser_sha, cuda_ver, opencv)
+    broker = next((s for s in sinks if s.get("type") in ("kafka", "azure")), None)
+    source_secrets = _source_secrets(sources)
+    secrets = source_secrets + (_sink_secrets(broker) if broker is not None else [])
+
+    def render(release_dir: str) -> list[RenderedFile]:
+        template_vars = variables.child({
+            "y7_onnx_file": f"{release_dir}/model.onnx",
+            "y7_engine_file": engine_path,
+            "y7_labels_file": f"{release_dir}/labels.txt",
+            "y7_int8_calib_file": f"{release_dir}/{calib}" if calib else None,
+            "y7_precision": precision,
+            "y7_batch_size": batch,
+            "y7_num_classes": int(manifest["nc"]),
+            "y7_parser_lib": parser_lib,
+            "y7_dla_core": dla_core,
+            "y7_net_scale_factor": input_info.get("net_scale_factor", 0.0039215697906911373),
+            "y7_sources": list(sources),
+            "y7_sinks": list(sinks),
+            "y7_infer_config": f"{release_dir}/config_infer_primary.txt",
+            "y7_perf_interval_s": _var(variables, "y7_perf_interval_s"),
+            "y7_msgconv_config_file": f"{release_dir}/msgconv_config.txt",
+            "y7_broker_config_file": f"{release_dir}/message_broker_config.txt",
+            "y7_hw_encoder": eng.has_nvenc(gpu_model),
+        })
+        out = [
+            RenderedFile("config_infer_primary.txt", templates.render("config_infer_primary.txt.j2", template_vars)),
+            # Camera credentials can only live in the source URIs: then this file is a secret too.
+            RenderedFile("deepstream_app_config.txt", templates.render("deepstream_app_config.txt.j2", template_vars),
+                         mode="0600" if source_secrets else "0644", secret=bool(source_secrets)),
+        ]
+        if broker is not None:
+            out.append(RenderedFile("msgconv_config.txt", templates.render("msgconv_config.txt.j2", template_vars)))
+            out.append(RenderedFile("message_broker_config.txt", templates.render(
+                "message_broker_config.txt.j2", template_vars.child({"y7_broker": broker})), mode="0600", secret=True))
+        return out
+
+    rendered = render(f"{root}/releases/{release}")
+    slot = slot_for(release, rendered, held)
+    release_dir = f"{root}/releases/{slot}"
+    if slot != release:
+        rendered = render(release_dir)
     h, w = (manifest.get("input_size") or [640, 640])[:2]
     argv = eng.trtexec_argv(
         trt, f"{release_dir}/model.onnx", engine_tmp, precision=precision, dynamic=dynamic, batch=batch,
@@ -458,43 +589,6 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
         workspace_mib=options.workspace_mib or variables.get("y7_workspace_mib"),
         timing_cache=f"{root}/cache/{eng.timing_cache_name(trt, gpu_model)}",
         calib_file=f"{release_dir}/{calib}" if precision == "int8" and calib else None, dla_core=dla_core)
-    opencv = str(variables.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
-    parser_lib = parser_lib_path(root, parser_sha, cuda_ver, opencv)
-
-    broker = next((s for s in sinks if s.get("type") in ("kafka", "azure")), None)
-    template_vars = variables.child({
-        "y7_onnx_file": f"{release_dir}/model.onnx",
-        "y7_engine_file": engine_path,
-        "y7_labels_file": f"{release_dir}/labels.txt",
-        "y7_int8_calib_file": f"{release_dir}/{calib}" if calib else None,
-        "y7_precision": precision,
-        "y7_batch_size": batch,
-        "y7_num_classes": int(manifest["nc"]),
-        "y7_parser_lib": parser_lib,
-        "y7_dla_core": dla_core,
-        "y7_net_scale_factor": input_info.get("net_scale_factor", 0.0039215697906911373),
-        "y7_sources": list(sources),
-        "y7_sinks": list(sinks),
-        "y7_infer_config": f"{release_dir}/config_infer_primary.txt",
-        "y7_perf_interval_s": _var(variables, "y7_perf_interval_s"),
-        "y7_msgconv_config_file": f"{release_dir}/msgconv_config.txt",
-        "y7_broker_config_file": f"{release_dir}/message_broker_config.txt",
-        "y7_hw_encoder": eng.has_nvenc(gpu_model),
-    })
-    source_secrets = _source_secrets(sources)
-    rendered = [
-        RenderedFile("config_infer_primary.txt", _render("config_infer_primary.txt.j2", template_vars)),
-        # Camera credentials can only live in the source URIs: then this file is a secret too.
-        RenderedFile("deepstream_app_config.txt", _render("deepstream_app_config.txt.j2", template_vars),
-                     mode="0600" if source_secrets else "0644", secret=bool(source_secrets)),
-    ]
-    secrets = source_secrets
-    if broker is not None:
-        rendered.append(RenderedFile("msgconv_config.txt", _render("msgconv_config.txt.j2", template_vars)))
-        rendered.append(RenderedFile("message_broker_config.txt",
-                                     _render("message_broker_config.txt.j2", template_vars.child({"y7_broker": broker})),
-                                     mode="0600", secret=True))
-        secrets = secrets + _sink_secrets(broker)
     bundle = [FileSpec(name, str(meta.get("path", "")), str(meta["sha256"]), int(meta["size"]))
               for name, meta in sorted(files.items())]
     owner = str(variables.get("y7_app_user") or variables.get("ansible_user") or "jetson")
@@ -508,8 +602,17 @@ def _plan_host(host: str, manifest: Mapping[str, Any], files: Mapping[str, Mappi
         perf_interval_s=float(_var(variables, "y7_perf_interval_s")),
         commit_deadline_s=int(_var(variables, "commit_deadline")),
         build_timeout_s=int(_var(variables, "engine_build_timeout")),
-        keep_releases=int(_var(variables, "keep_releases")), need_mb=need_mb, secrets=tuple(secrets))
+        keep_releases=int(_var(variables, "keep_releases")), need_mb=need_mb, secrets=tuple(secrets),
+        slot=slot)
     return plan, []
+
+
+def _free_mb(facts: Mapping[str, Any], root: str) -> tuple[int, str]:
+    """Free MB where releases and engines go, and the path it was measured at: deploy_facts'
+    figure for the y7deploy root (`disk_free_root_mb`, at `disk_root`), else /opt's."""
+    if facts.get("disk_free_root_mb") is not None and facts.get("disk_root_for") in (None, root):
+        return int(facts["disk_free_root_mb"]), str(facts.get("disk_root") or root)
+    return int(facts.get("disk_free_opt_mb") or 0), "/opt"
 
 
 def plan_json(plan: Plan) -> str:

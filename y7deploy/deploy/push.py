@@ -3,7 +3,9 @@
 Nothing is changed on any device until the plan holds for every host (refusals: exit 2).
 A host already committed on the release is skipped; one left uncommitted by an earlier
 run is reverted first. Within a device class the engine is built once (the class's
-canary, in the first wave) and copied through the workstation to the others.
+canary, in the first wave) and copied through the workstation to the others. A
+config-only change (same release, other vars) goes into a slot of its own
+(plan.slot_for) and is switched, gated, committed or reverted like a new release.
 """
 
 from __future__ import annotations
@@ -93,9 +95,12 @@ def _plan(bundle: Any, devices: dict[str, Device], fleet: Fleet, precision: str 
             opencv = str(hv.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
             hv["y7_parser_sha"] = device.parser_sha(planning.parser_cuda_ver(device.facts), opencv)
         variables[host] = hv
-    held = {h: {"releases": d.releases, "engines": d.engines} for h, d in devices.items()}
+    held = {h: {"releases": d.releases, "engines": d.engines, "current": d.current,
+                "previous": d.raw.get("previous"), "release_files": d.raw.get("release_files") or {}}
+            for h, d in devices.items()}
     return planning.plan_push(bundle.manifest, planning.release_files(bundle.path), facts, variables,
-                              planning.PushOptions(precision=precision), on_device=held)
+                              planning.PushOptions(precision=precision), on_device=held,
+                              templates=planning.Templates())
 
 
 def _check(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], report: Report, diff: bool) -> None:
@@ -105,10 +110,10 @@ def _check(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], report
         files = step.tasks.get("release files and configs", {})
         engine = step.tasks.get("engine", {})
         current = devices[host].current
-        restart = current != plan.release or devices[host].state.uncommitted
+        restart = current != plan.hosts[host].target or devices[host].state.uncommitted
         report.hosts[host] = HostReport(
             host, "would_change" if (restart or files.get("changed") or engine.get("changed")) else "unchanged",
-            step.msg, current, plan.release, plan.hosts[host].engine_key, bytes_sent=int(files.get("bytes") or 0),
+            step.msg, current, plan.hosts[host].target, plan.hosts[host].engine_key, bytes_sent=int(files.get("bytes") or 0),
             engine=engine.get("action"),
             check={"upload_bytes": int(files.get("bytes") or 0), "upload": files.get("uploaded", []),
                    "link": files.get("linked", []), "render": files.get("rendered", []),
@@ -120,7 +125,7 @@ def _rollout(fleet: Fleet, plan: planning.Plan, devices: dict[str, Device], repo
              view: NullView) -> None:
     run_id = report.run_id or ""
     for host, p in plan.hosts.items():
-        report.hosts[host] = HostReport(host, "untouched", "", devices[host].current, plan.release, p.engine_key)
+        report.hosts[host] = HostReport(host, "untouched", "", devices[host].current, p.target, p.engine_key)
     # A host already committed on this release costs the one round trip of the plan, no lock.
     locked = _lock(fleet, [h for h in plan.hosts if not _done(plan.hosts[h], devices[h], report)],
                    req.lock_timeout, report, view)
@@ -198,10 +203,10 @@ def _done(p: planning.HostPlan, device: Device, report: Report) -> bool:
         return True  # busy or unreachable: not ours to touch
     on_disk = device.raw.get("current_configs") or {}
     same_configs = all(on_disk.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in p.rendered)
-    if st.state in ("committed", "rolled_back", "staged") and device.current == p.release and p.engine_key in device.engines \
+    if st.state in ("committed", "rolled_back", "staged") and device.current == p.target and p.engine_key in device.engines \
             and same_configs and device.raw.get("unit", {}).get("ActiveState") == "active":
         report.hosts[p.host].result = "unchanged"
-        report.hosts[p.host].reason = f"already on {p.release}"
+        report.hosts[p.host].reason = f"already on {p.target}"
         return True
     return False
 
@@ -213,7 +218,7 @@ def _stage(fleet: Fleet, plan: planning.Plan, wave: list[str], engines: dict[str
     for host in wave:
         p = plan.hosts[host]
         stage[host] = _stage_vars(p)
-        staged = dstate.staged(devices[host].state, p.release, run_id, p.engine_key, time.time())
+        staged = dstate.staged(devices[host].state, p.target, run_id, p.engine_key, time.time())
         devices[host] = dataclasses.replace(devices[host], state=staged)
         stage[host]["staged"] = doc(staged)
         if p.device_class in engines:
@@ -262,9 +267,9 @@ def _target(p: planning.HostPlan, device: Device, run_id: str, hv: dict[str, Any
     now = time.time()
     gate_s = gate_deadline(hv, p.health_window_s, p.perf_interval_s)
     deadline = confirm_window(p.commit_deadline_s, gate_s)
-    switched = dstate.switched(device.state, p.release, run_id, p.engine_key, now + deadline, now)
+    switched = dstate.switched(device.state, p.target, run_id, p.engine_key, now + deadline, now)
     reverted = dstate.rolled_back(switched, run_id, now, "the switch was not committed", device.state.engine_key)
-    return Target(release=p.release, root=p.root, switch_doc=doc(switched), revert_doc=doc(reverted),
+    return Target(release=p.target, root=p.root, switch_doc=doc(switched), revert_doc=doc(reverted),
                   commit_doc=doc(dstate.committed(switched, run_id, now)), engine_path=p.engine_path,
                   min_fps=p.min_fps, window_s=p.health_window_s, streams=p.n_streams,
                   perf_interval_s=p.perf_interval_s, gate_deadline_s=gate_s,

@@ -2,7 +2,8 @@
 
 `files`: [{name, src (workstation path), sha256, size, mode}] — the bundle's files. A file
 already at its place with the same sha256 is left alone; one the host holds under any other
-release (found by the sha256 in that release's manifest.json, then checked) is hard-linked
+release (found by the sha256 in that release's manifest.json, or under the same name, then
+checked) is hard-linked
 (copied across file systems) instead of sent; the rest are uploaded (resumable, verified,
 renamed into place). `rendered`: [{name, content, mode, secret}] — per-host configs; a
 secret file is written 0600 and its content never appears in a diff or result.
@@ -48,7 +49,9 @@ for f in want["files"]:
         out[f["name"]] = "have"
         continue
     out[f["name"]] = "missing"
-    for cand in index.get(f["sha256"], []):
+    # by the manifests' sha256, then the same name in the other releases (manifest.json itself)
+    same_name = [os.path.join(search, rel, f["name"]) for rel in sorted(os.listdir(search))] if os.path.isdir(search) else []
+    for cand in index.get(f["sha256"], []) + same_name:
         if cand != target and os.path.isfile(cand) and os.path.getsize(cand) == f["size"] and sha(cand) == f["sha256"]:
             out[f["name"]] = cand
             break
