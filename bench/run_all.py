@@ -1,7 +1,7 @@
 """Run every benchmark script in bench/ and write bench/RESULTS.md: the machine, then each script's output.
 
     .venv/bin/python bench/run_all.py [--upstream /path/to/yolov7] [--only train,export | --skip push_compare]
-                                      [--keep] [--out bench/RESULTS.md]
+                                      [--keep [EARLIER.md ...]] [--out bench/RESULTS.md]
 
 `make bench` calls this (BENCH_ARGS="--skip push_compare --keep" passes options). Each
 script runs in its own process, one after another (they measure time, so never side by
@@ -10,8 +10,10 @@ on (CPU, cores, memory, the load average before and after each script, since loa
 the figures most) and each script's output as it is, echoed while it runs. RESULTS.md is
 rewritten after every script, so an interrupted run keeps what it measured. With --keep,
 the sections of scripts not run this time stay as an earlier run wrote them (each says
-when it ran): a script that takes an hour (push_compare at 50 hosts) can be measured
-apart. The exit status is 1 when any script failed.
+when it ran), taken from the --out file or from the files named (the last one naming a
+script wins): a script that takes an hour (push_compare at 50 hosts) can be measured
+apart, and runs written to other files merged (--skip every script: merge only). The
+exit status is 1 when any script failed.
 """
 
 from __future__ import annotations
@@ -176,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a checkout of WongKinYiu/yolov7, passed to train.py (without: it trains ours only)")
     ap.add_argument("--only", default="", help="comma-separated script names (without .py)")
     ap.add_argument("--skip", default="", help="comma-separated script names (without .py) not to run")
-    ap.add_argument("--keep", action="store_true", help="keep the sections of scripts not run this time from the "
-                    "existing --out file (as they were written, with the date they ran)")
+    ap.add_argument("--keep", nargs="*", type=Path, metavar="EARLIER", help="keep the sections of scripts not run "
+                    "this time (as they were written, with the date they ran) from these files, or from --out")
     ap.add_argument("--dir", type=Path, default=HERE, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script")
@@ -185,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [{s.strip() for s in arg.split(",") if s.strip()} for arg in (opts.only, opts.skip)]
     scripts = scripts_in(opts.dir, names[0] or None, names[1])
     kept = {}
-    if opts.keep and opts.out.is_file():
-        kept = {k: v for k, v in sections_in(opts.out.read_text()).items() if k not in {s.name for s in scripts}}
+    for earlier in ([] if opts.keep is None else opts.keep or [opts.out]):
+        if earlier.is_file():
+            kept.update(sections_in(earlier.read_text()))
+        elif opts.keep:
+            raise SystemExit(f"run_all: --keep {earlier}: no such file")
+    kept = {k: v for k, v in kept.items() if k not in {s.name for s in scripts}}
     extra = {"train.py": ["--upstream", opts.upstream] if opts.upstream else []}
     host, outcomes = machine(), []
     for i, script in enumerate(scripts):
@@ -197,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             print(flush=True)
         outcomes.append(outcome)
         write(opts.out, render(host, outcomes, [s.name for s in scripts[i + 1:]], kept))
+    if not scripts:
+        write(opts.out, render(host, [], [], kept))
     print(f"wrote {opts.out}")
     failed = [o.script for o in outcomes if o.returncode != 0]
     if failed:

@@ -75,3 +75,18 @@ def test_without_keep_a_partial_run_writes_only_what_it_ran(tmp_path):
     assert drive(tmp_path, "--skip", "slow").returncode == 0
     results = (tmp_path / "RESULTS.md").read_text()
     assert "alpha ran" in results and "## slow.py" not in results
+
+
+def test_runs_written_to_other_files_are_merged_without_running_anything(tmp_path):
+    script(tmp_path, "alpha.py", "Alpha bench.", "print('alpha measured')")
+    script(tmp_path, "slow.py", "Slow bench.", "print('slow measured')")
+    assert drive(tmp_path, "--only", "alpha").returncode == 0
+    (tmp_path / "RESULTS.md").rename(tmp_path / "alpha.md")
+    assert drive(tmp_path, "--only", "slow").returncode == 0
+    (tmp_path / "RESULTS.md").rename(tmp_path / "slow.md")
+    script(tmp_path, "alpha.py", "Alpha bench.", "print('alpha ran again')")
+    proc = drive(tmp_path, "--skip", "alpha,slow", "--keep", str(tmp_path / "slow.md"), str(tmp_path / "alpha.md"))
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert proc.returncode == 0, proc.stderr
+    assert "alpha measured" in results and "slow measured" in results and "alpha ran again" not in results
+    assert results.index("## alpha.py") < results.index("## slow.py") and "Not run yet" not in results
