@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,7 @@ def report(name: str, result: dict, data_yaml: str, img_size: int) -> dict:
     row = {"ips": images / seconds, "epoch_s": seconds / len(epochs), "data_s": data_s / len(epochs),
            "map50": res.map50, "map": res.map}
     per_epoch = ", ".join(f"{e['seconds']:.1f}" for e in epochs)
+    per_epoch += f" s; median {statistics.median(e['seconds'] for e in epochs):.1f}"
     print(f"{name:>9}: {row['ips']:6.2f} images/s  epoch {row['epoch_s']:6.1f} s = data {row['data_s']:5.1f} s "
           f"+ compute {row['epoch_s'] - row['data_s']:5.1f} s  mAP@0.5 {res.map50:.3f}  mAP@0.5:0.95 {res.map:.3f}  "
           f"(epochs: {per_epoch} s)")
