@@ -20,6 +20,7 @@ in about an hour (a round of the three tools at 50 hosts takes ~15 min there).
 Prints medians, ratios taken in the same run, how wall time grows with the hosts, and
 each host's downtime (systemd's "Stopping" of the app → the first `**PERF:` line of the
 new run, both read from the device's journal), as a table and as a Markdown fragment.
+Interrupted (Ctrl-C, SIGTERM), it takes the lab down and prints what it measured so far.
 Needs root: it brings up its own lab (named y7pushbench, the base from the shared cache or
 $Y7DEPLOY_LAB_CACHE), provisions it, and takes it down at the end unless --keep.
 """
@@ -32,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -310,9 +312,9 @@ def tables(results: Results, sizes: list[int], tools: list[str]) -> list[list[li
     for n in sizes:
         for step in STEPS:
             values = {t: results.median(n, t, step) for t in tools}
-            load = results.load.get((n, step)) or [0.0]
+            load = results.load.get((n, step))
             runs = "/".join(str(len(results.seconds.get((n, t, step), []))) for t in tools)
-            wall.append([str(n), STEP_NAMES[step], runs, f"{min(load):.1f}-{max(load):.1f}",
+            wall.append([str(n), STEP_NAMES[step], runs, f"{min(load):.1f}-{max(load):.1f}" if load else "-",
                          *(fmt(values[t]) for t in tools), fmt(results.floor.get(n)),
                          *(ratio(values[t], values["y7deploy"]) for t in tools
                            if t != "y7deploy" and "y7deploy" in tools)])
@@ -433,6 +435,8 @@ def main() -> int:
     started = time.perf_counter()
     lab.up(hosts=sizes[-1], profiles=args.profile or None, log=lambda *_: None)
     results = Results()
+    interrupted = False
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         inventory, pyinfra = write_inventories(lab, work, sizes)
         provision(lab, inventory)
@@ -461,6 +465,9 @@ def main() -> int:
                         results.failed[(n, tool)] = str(exc)
                         print(f"  {n:>2} hosts  {tool:<9} FAILED: {exc}", flush=True)
             on_hosts(lab, lab.hosts[:n], RESET)
+    except KeyboardInterrupt:
+        interrupted = True
+        notes.append(f"interrupted at {time.strftime('%H:%M:%S')}: the tables hold only the runs that ended before")
     finally:
         if not args.keep:
             lab.down(log=lambda *_: None)
@@ -469,7 +476,7 @@ def main() -> int:
         notes.append(f"{TOOL_NAMES[tool]} failed at {n} hosts: {why.splitlines()[0]}")
     header.append(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     report(results, sizes, tools, header, notes)
-    return 1 if results.failed else 0
+    return 1 if results.failed or interrupted else 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+GRACE_S = 120  # after the timeout's SIGINT, before SIGKILL
 
 
 @dataclass
@@ -122,8 +124,12 @@ def run(script: Path, args: list[str], timeout: float, echo=None) -> Outcome:
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc.send_signal(signal.SIGINT)  # a script that catches it takes its lab down and prints what it has
+        try:
+            proc.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         code = 124
     reader.join()
     output = "".join(lines) + (f"\n(stopped after {timeout:.0f} s)\n" if code == 124 else "")
@@ -182,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                     "this time (as they were written, with the date they ran) from these files, or from --out")
     ap.add_argument("--dir", type=Path, default=HERE, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
-    ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script")
+    ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script (then SIGINT, and "
+                    f"SIGKILL {GRACE_S} s later)")
     opts = ap.parse_args(argv)
     names = [{s.strip() for s in arg.split(",") if s.strip()} for arg in (opts.only, opts.skip)]
     scripts = scripts_in(opts.dir, names[0] or None, names[1])
