@@ -28,6 +28,7 @@ FAULT_VARS = {**GATE_VARS, "health_window": 2, "health_deadline": 15, "commit_de
 STATE_WORDS = {"committed": "committed", "switched": "uncommitted", "rolled_back": "rolled back"}
 TRTEXEC_BUILD = "^/usr/bin/python3 /usr/src/tensorrt/bin/trtexec --onnx"
 BUILD_SECONDS = "/etc/y7deploy-lab/trtexec-build-seconds"
+UPLOAD_SEEN = 128 * 1024  # of a model of 1.5 MB: about 1 s of the 12 s a slowed upload takes
 
 
 def export_release(out: Path, name: str, version: str, seed: int, width: float) -> Path:
@@ -184,9 +185,26 @@ class FaultFleet(LabFleet):
         finally:
             self.set_build_seconds(host, None)
 
-    def part_file(self, host: str, release: str) -> str:
-        """The upload part of one of `release`'s files on the host, once it holds some bytes."""
-        return self.root(host, f"find {ROOT}/releases/{release} -name '.*.y7part-*' -size +0 2>/dev/null").strip()
+    def model_part_bytes(self, host: str, release: str) -> int:
+        """How many bytes of `release`'s model.onnx the host holds in its upload part (0: none).
+        Only model.onnx's: the small files go up in one round trip through parts of their own,
+        and a hand-over on one of those would cut the link before the model's upload began."""
+        out = self.root(host, f"find {ROOT}/releases/{release} -name '.model.onnx.y7part-*' -printf '%s\\n' 2>/dev/null")
+        return max((int(n) for n in out.split()), default=0)
+
+    @contextlib.contextmanager
+    def uploading(self, host: str, release: str, *args: str) -> Iterator[tuple[Background, int]]:
+        """`push RELEASE` started over a link to `host` slowed to 1 Mbit/s (the model takes
+        seconds to send), handed over with the bytes of model.onnx the host held at that moment
+        (at least UPLOAD_SEEN); every fault on `host` is cleared afterwards."""
+        self.lab.fault(host, "slow")
+        try:
+            push = self.start(release, *args)
+            seen = self.wait_for(f"{host}: {UPLOAD_SEEN} bytes of {release}'s model.onnx uploaded",
+                                 lambda: (n := self.model_part_bytes(host, release)) >= UPLOAD_SEEN and n, every=0.2)
+            yield push, seen
+        finally:
+            self.lab.fault(host, "clear")
 
     def switched_by_other_run(self, host: str, before: dict[str, Any]) -> bool:
         st = self.state(host)

@@ -10,7 +10,8 @@ device says; nothing kept on a device is lost; the same push run again converges
 Issue 10's own lab tests (tests/deploy/test_push_failures_lab.py) cover a link lost during
 the gate (test_unreachable_host_mid_push_...) and a build that fails on a bad flag or runs
 past engine_build_timeout on one host (test_engine_build_failure_and_timeout_...); these add
-a link lost in the middle of an upload, sshd dying under a build,
+a link lost in the middle of an upload (the re-run sends only what had not arrived), the disk
+filling up under an upload (no part file left), sshd dying under a build,
 trtexec killed mid-build (as the OOM killer does) while the rest of the wave is switched, a
 reboot in the middle of a build, a link slowed mid-push, and the disk filling up under a
 build (no half-written engine or log left behind).
@@ -26,18 +27,14 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 SPARE = ("--max-fail-percentage", "25")  # one host of four may fail without stopping the rest
 
 
-def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_converges(fault_fleet):
+def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_resumes(fault_fleet):
     f = fault_fleet
     host = f.hosts[0]
+    size = (f.releases / "fault-3.0.0" / "model.onnx").stat().st_size
     before = f.begin("fault-2.0.0")
-    f.lab.fault(host, "slow")  # 1 Mbit/s: the 1.5 MB model takes seconds to send
-    try:
-        push = f.start("fault-3.0.0", *SPARE)
-        f.wait_for(f"{host}: the upload under way", lambda: f.part_file(host, "fault-3.0.0"), every=0.2)
+    with f.uploading(host, "fault-3.0.0", *SPARE) as (push, arrived):
         f.lab.fault(host, "link-down")
         done = push.wait()
-    finally:
-        f.lab.fault(host, "clear")
 
     assert done.code == 3, done.output
     assert done.result(host) == "unreachable"
@@ -50,7 +47,33 @@ def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_c
     assert again.code == 0, again.output
     assert again.result(host) == "committed"
     assert again.others(host) == {"unchanged"}
+    # The re-run sent only what had not arrived: at most the model less what the host held at the cut.
+    assert 0 < again.report["hosts"][host]["bytes_sent"] <= size - arrived, (again.report["hosts"][host], arrived)
     f.assert_runs(host, "fault-3.0.0")
+    assert f.leftovers(host) == []
+    f.assert_nothing_lost(before)
+
+
+def test_disk_full_during_upload_fails_that_host_leaves_no_partial_file_and_the_rerun_converges(fault_fleet):
+    f = fault_fleet
+    host = f.hosts[1]
+    before = f.begin("fault-3.0.0")
+    with f.uploading(host, "fault-4.0.0", *SPARE) as (push, _):
+        f.lab.fault(host, "disk-full")  # /opt/y7deploy filled to the last byte under the upload
+        done = push.wait()
+        assert f.leftovers(host) == []  # the part is gone while the disk is still full
+
+    assert done.code == 3, done.output
+    assert done.result(host) == "failed" and "No space left on device" in done.reason(host), done.report["hosts"][host]
+    assert done.others(host) == {"committed"}
+    f.assert_fleet_on("fault-4.0.0", host, "fault-3.0.0")
+    f.assert_status_tells_the_truth()
+    f.assert_nothing_lost(before)
+
+    again = f.push_now("fault-4.0.0", *SPARE)
+    assert again.code == 0, again.output
+    assert again.result(host) == "committed" and again.others(host) == {"unchanged"}
+    f.assert_fleet_on("fault-4.0.0")
     assert f.leftovers(host) == []
     f.assert_nothing_lost(before)
 
