@@ -3,7 +3,8 @@
 One run, on its own lab (y7pushone: Nano JP4.6, Xavier NX JP5.1.3, Orin Nano JP6.1, cycled):
 provision; push v1 (engines built, one per class, copied to the rest); the same push again
 (no change, 3 times) against the floor of 10 parallel `ssh host true` (3 times); push v2
-(a new engine, a restart on every host); rollback to v1 (no engine work). Prints the push's
+(a new engine, a restart on every host); rollback to v1 (no engine work), then back and
+forth (--rollbacks, 3 by default: the median is printed). Prints the push's
 wall time split into plan, upload, build, activate, gate and commit (from its --json
 timings), each host's downtime (systemd's "Stopping" of the app -> the first **PERF: line of
 the new run, from the device's journal), medians and ratios, and the issue's targets:
@@ -76,6 +77,13 @@ def y7(*args: str, env: dict[str, str]) -> tuple[float, dict]:
     return elapsed, json.loads(proc.stdout)
 
 
+def cli_startup() -> float:
+    """`y7deploy --version`: what every command pays before it reaches a device."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "y7deploy", "--version"], capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
 def split(report: dict) -> str:
     t = report["timings"]
     parts = {"plan": t.get("plan", 0.0), "upload": t.get("stage", 0.0) - t.get("build", 0.0),
@@ -91,6 +99,7 @@ def main() -> int:
     ap.add_argument("--img", type=int, default=640)
     ap.add_argument("--keep", action="store_true", help="leave the lab up")
     ap.add_argument("--name", default="y7pushone")
+    ap.add_argument("--rollbacks", type=int, default=3, help="rollbacks in a row (each to the other release)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/push.py needs root (it brings up a lab)")
@@ -137,15 +146,26 @@ def main() -> int:
         print(f"downtime per host: median {statistics.median(down):.2f} s, max {max(down):.2f} s "
               f"(stop -> first **PERF: line; target <= restart + {PERF_INTERVAL} s interval + 1 s)")
 
-        since = time.time()
-        wall, back = y7("rollback", *inv, env=env)
-        down = compare.downtime(lab, hosts, since)
         target = GATE_WINDOW + 2.0
-        t = back["timings"]
-        rolled = ", ".join(f"{k} {t.get(k, 0.0):.2f} s" for k in ("lock", "activate", "gate", "commit"))
-        print(f"rollback of {args.hosts} hosts: {wall:.2f} s wall ({rolled}); target <= gate window "
-              f"{GATE_WINDOW} s + 2 s = {target:.0f} s: {'met' if wall <= target else 'NOT met'}; downtime median "
-              f"{statistics.median(down):.2f} s")
+        startup = statistics.median(cli_startup() for _ in range(3))
+        walls, downs, inner = [], [], []
+        for _ in range(args.rollbacks):  # v2 -> v1, then v1 -> v2 (previous), and so on
+            since = time.time()
+            wall, back = y7("rollback", *inv, env=env)
+            down = compare.downtime(lab, hosts, since)
+            walls.append(wall)
+            downs.append(statistics.median(down))
+            inner.append(back["timings"])
+            t = back["timings"]
+            rolled = ", ".join(f"{k} {t.get(k, 0.0):.2f} s" for k in ("lock", "activate", "gate", "commit", "total"))
+            print(f"rollback of {args.hosts} hosts: {wall:.2f} s wall ({rolled}); downtime median "
+                  f"{statistics.median(down):.2f} s; load {os.getloadavg()[0]:.2f}")
+        wall = statistics.median(walls)
+        print(f"rollback of {args.hosts} hosts: median {wall:.2f} s wall of {len(walls)} "
+              f"(in-process {statistics.median(t['total'] for t in inner):.2f} s, CLI start-up "
+              f"{startup:.2f} s); target <= gate window {GATE_WINDOW} s + 2 s = {target:.0f} s: "
+              f"{'met' if wall <= target else 'NOT met'}; downtime median {statistics.median(downs):.2f} s; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
     finally:
         if not args.keep:

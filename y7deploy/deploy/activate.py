@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from y7deploy.deploy import health
-from y7deploy.deploy.steps import Fleet, HostStep
+from y7deploy.deploy.steps import Fleet
 
-POLL_S = 1.0
+POLL_S = 1.0  # the longest wait between two looks at a host's gate
+LATE_S = 0.05  # after the moment a **PERF: line is due, for journald to have it
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Target:
     perf_interval_s: float
     gate_deadline_s: float
     commit_deadline_s: int
-    keep_releases: int = 3
+    keep_releases: int | None = 3  # None: nothing to prune (the host returns to a release it keeps)
 
 
 @dataclass
@@ -80,8 +81,7 @@ def activate(fleet: Fleet, targets: dict[str, Target], run_id: str, playbook: st
         if isinstance(v, str):
             outcomes[host] = Outcome("unreachable", v, switched=True, restarted_at=switched[host][0])
     if passed:
-        commit_plan = {h: {"root": targets[h].root, "run_id": run_id, "commit": _stamped(targets[h].commit_doc),
-                           "keep_releases": targets[h].keep_releases} for h in passed}
+        commit_plan = {h: _commit_vars(targets[h], run_id) for h in passed}
         with clock("commit"):
             committed = fleet.step(playbook, "commit", passed, commit_plan)
         for host, step in committed.items():
@@ -152,6 +152,7 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
     todo = dict(hosts)
     done: dict[str, Any] = {}
     while todo:
+        waits = [POLL_S]
         plan = {h: {"root": t.root, "since": f"{since:.3f}", "invocation": before.get("InvocationID", "")}
                 for h, (since, before, t, _) in todo.items()}
         for host, step in fleet.step(playbook, "gate", list(todo), plan).items():
@@ -180,9 +181,29 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
                     v = health.Verdict(False, f"{v.reason} (journal: {_clip(journal.errors[0])})", v.fps)
                 done[host] = v
                 del todo[host]
+            else:
+                waits.append(next_look(journal, since, float(out.get("now") or since), target.perf_interval_s))
         if todo:
-            time.sleep(POLL_S)
+            time.sleep(min(waits))
     return done
+
+
+def _commit_vars(target: Target, run_id: str) -> dict[str, Any]:
+    out = {"root": target.root, "run_id": run_id, "commit": _stamped(target.commit_doc)}
+    if target.keep_releases is not None:
+        out["keep_releases"] = target.keep_releases
+    return out
+
+
+def next_look(journal: health.JournalReport, since: float, device_now: float, interval_s: float) -> float:
+    """Seconds until a pending gate is worth reading again: just after its next **PERF: line
+    is due (one interval after the last, or after the restart before the first), so the
+    verdict comes a moment after the line that decides it and not up to POLL_S later; a
+    quarter interval while a line is overdue; never more than POLL_S."""
+    last = journal.perf[-1].time if journal.perf else None
+    due = (last if last is not None else since) + interval_s - device_now + LATE_S
+    wait = due if due > LATE_S else interval_s / 4
+    return max(LATE_S, min(POLL_S, wait))
 
 
 class _Clock:

@@ -135,10 +135,13 @@ def read_devices(fleet: Fleet, hosts: list[str], playbook: str = "push.yml") -> 
             down[host] = step.msg or step.status
             continue
         facts = result["ansible_facts"]
-        raw = facts.get("y7") or {}
-        devices[host] = Device(facts.get("jetson") or {}, raw,
-                               dstate.parse_state(raw.get("state_json"), f"{host}:state.json"))
+        devices[host] = device(host, facts.get("y7") or {}, facts.get("jetson") or {})
     return devices, down
+
+
+def device(host: str, raw: dict[str, Any], facts: dict[str, Any] | None = None) -> Device:
+    """A Device from the device helper's `state` output (and the host's facts, when read)."""
+    return Device(facts or {}, raw, dstate.parse_state(raw.get("state_json"), f"{host}:state.json"))
 
 
 def operator() -> str:
@@ -176,7 +179,8 @@ def gate_deadline(host_vars: dict[str, Any], window_s: float, interval_s: float)
 
 def back_target(host: str, device: Device, to: str, run_id: str, host_vars: dict[str, Any],
                 reason: str, root: str) -> Target:
-    """A commit-confirmed switch of a committed host to the kept release `to` (a rollback)."""
+    """A commit-confirmed switch of a committed host to the kept release `to` (a rollback):
+    nothing new arrives, so nothing is pruned."""
     now = time.time()
     g = gate_settings(host_vars)
     from y7deploy.deploy.activate import confirm_window
@@ -186,9 +190,9 @@ def back_target(host: str, device: Device, to: str, run_id: str, host_vars: dict
     switched = dstate.switched(device.state, to, run_id, key, now + deadline, now)
     final = dataclasses.replace(dstate.committed(switched, run_id, now, reason), state="rolled_back")
     return Target(release=to, root=root, switch_doc=doc(switched), revert_doc=doc(device.state),
-                  commit_doc=doc(final), engine_path=None, **{k: g[k] for k in (
+                  commit_doc=doc(final), engine_path=None, keep_releases=None, **{k: g[k] for k in (
                       "min_fps", "window_s", "streams", "perf_interval_s", "gate_deadline_s",
-                      "commit_deadline_s", "keep_releases")})
+                      "commit_deadline_s")})
 
 
 def recorded(req: Request, report: Report, options: dict[str, Any], body: Callable[[], None],

@@ -1,6 +1,8 @@
-"""The device side of a rollout: the plays of playbooks/push.yml (and rollback.yml), run by
-tag on some hosts through the fleet runner, over connections kept open for the whole
-rollout, and the per-host lock a push holds from its first change to its end.
+"""The device side of a rollout: the plays of playbooks/push.yml and rollback.yml (both
+import switch.yml, the commit-confirmed switch), run by tag on some hosts through the fleet
+runner, over connections kept open for the whole rollout, and the per-host lock a push or
+rollback holds from its first change to its end (taken, with a read of the device, in one
+command).
 
 Each step hands the runner the per-host plan as `y7_plan` and returns every host's result:
 its status (ok, changed, failed, unreachable) and what each task said.
@@ -8,6 +10,8 @@ its status (ok, changed, failed, unreachable) and what each task said.
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import shlex
 import threading
@@ -24,23 +28,29 @@ from y7deploy.fleet.runner import RunOptions, Runner, ssh_connector
 ROOT = "/opt/y7deploy"
 LEASE_S = 30
 
-# argv: lock file, seconds to wait for it, lease. Prints Y7LOCKED once held; holds it until
-# stdin ends or stays silent for a whole lease.
+# argv: lock file ('' for none), seconds to wait for it, lease, a shell script ('' for none).
+# Takes the lock, runs the script under it and prints Y7LOCKED and the script's output
+# (base64) on one line: lock and read in one round trip. Then holds the lock until stdin
+# ends or stays silent for a whole lease. Where the lock's folder is missing nothing was
+# ever deployed: there is nothing to hold, and the script still runs.
 LOCK_HOLDER = """
-import fcntl, os, select, sys, time
-path, wait, lease = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-f = open(path, "a")
-give_up = time.monotonic() + wait
-while True:
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        break
-    except OSError:
-        if time.monotonic() > give_up:
-            sys.exit(75)
-        time.sleep(0.2)
-print("Y7LOCKED", flush=True)
-while select.select([0], [], [], lease)[0] and os.read(0, 4096):
+import base64, fcntl, os, select, subprocess, sys, time
+path, wait, lease, script = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+held = bool(path) and os.path.isdir(os.path.dirname(path))
+if held:
+    f = open(path, "a")
+    give_up = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() > give_up:
+                sys.exit(75)
+            time.sleep(0.2)
+said = subprocess.run(["sh", "-c", script], stdout=subprocess.PIPE).stdout if script else b""
+print("Y7LOCKED " + base64.b64encode(said).decode(), flush=True)
+while held and select.select([0], [], [], lease)[0] and os.read(0, 4096):
     pass
 """
 
@@ -106,6 +116,7 @@ class Fleet:
         self.on_task = on_task
         self.conns: dict[str, Any] = {}
         self.locks: dict[str, Any] = {}
+        self._books: dict[str, Any] = {}  # parsed once: a gate polls its play many times
         self._beat: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -129,8 +140,9 @@ class Fleet:
                              accept_new_host_keys=self.options.accept_new_host_keys)
         collect = _Collect(self.on_task)
 
-        runner = Runner(load_playbook(playbook_path(playbook)), self.inventory, options, collect,
-                        self._connect)
+        if playbook not in self._books:
+            self._books[playbook] = load_playbook(playbook_path(playbook))
+        runner = Runner(copy.deepcopy(self._books[playbook]), self.inventory, options, collect, self._connect)
         runner.prepare()
         runner.run()
         return {h: collect.steps.get(h, HostStep(status="skipped")) for h in hosts}
@@ -144,39 +156,58 @@ class Fleet:
         process keeps talking to it: it lets go when the channel closes (this process ended,
         however) or when no heartbeat came for LEASE_S (the link died without a word).
         """
+        _, down = self.lock_and_read({h: root for h in hosts}, timeout, make_root=True)
+        return {h: down.get(h, "") for h in hosts}
+
+    def lock_and_read(self, roots: dict[str, str], timeout: float, script: Callable[[str], str] | None = None, *,
+                      lock: bool = True, make_root: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+        """`lock` each host (at its root; without `lock`, take none) and run the shell
+        `script(root)` under the lock, in the same command: ({host: what the script printed},
+        {host: why not}). Without `make_root` no folder is made: a host where nothing was
+        ever deployed has no lock to take, and the script still runs."""
         from y7deploy.fleet.connection import run_parallel
 
-        def take(host: str) -> str:
+        def take(host: str) -> tuple[str, str]:
             conn = self._connect(host, self.inventory.host_vars(host))
-            script = f"mkdir -p {root} && exec python3 -c {shlex.quote(LOCK_HOLDER)} {root}/.lock {int(timeout)} {LEASE_S}"
-            running = conn.start(script, sudo=True)
+            root = roots[host]
+            argv = " ".join(shlex.quote(a) for a in (f"{root}/.lock" if lock else "", str(int(timeout)),
+                                                       str(LEASE_S), script(root) if script else ""))
+            running = conn.start((f"mkdir -p {shlex.quote(root)} && " if make_root else "")
+                                 + f"exec python3 -c {shlex.quote(LOCK_HOLDER)} {argv}", sudo=True)
             chan, seen = running.chan, b""
             deadline = time.monotonic() + timeout + 30
-            while b"Y7LOCKED" not in seen:
+            while not (b"Y7LOCKED" in seen and seen.endswith(b"\n")):
                 if chan.recv_ready():
-                    seen += chan.recv(4096)
+                    seen += chan.recv(65536)
                 elif chan.exit_status_ready() or chan.closed:
-                    return f"busy: another push or rollback holds {root}/.lock (waited {timeout:g} s)"
+                    return f"busy: another push or rollback holds {root}/.lock (waited {timeout:g} s)", ""
                 elif time.monotonic() > deadline:
                     chan.close()
-                    return "lock: no answer"
+                    return "lock: no answer", ""
                 else:
-                    time.sleep(0.05)
+                    time.sleep(0.01)
             self.locks[host] = running
-            return ""
+            encoded = seen.rpartition(b"Y7LOCKED")[2].strip()
+            return "", base64.b64decode(encoded).decode("utf-8", "replace")
 
-        def safe(host: str) -> str:
+        def safe(host: str) -> tuple[str, str]:
             try:
                 return take(host)
             except Exception as exc:  # noqa: BLE001 - the connection layer's Unreachable and the like
-                return f"unreachable: {exc}"
+                return f"unreachable: {exc}", ""
 
-        taken = {h: r if isinstance(r, str) else f"unreachable: {r}"
-                 for h, r in run_parallel(hosts, safe, self.options.forks).items()}
+        said: dict[str, str] = {}
+        down: dict[str, str] = {}
+        for host, result in run_parallel(list(roots), safe, self.options.forks).items():
+            why, text = result if isinstance(result, tuple) else (f"unreachable: {result}", "")
+            if why:
+                down[host] = why
+            else:
+                said[host] = text
         if self.locks and self._beat is None:
             self._beat = threading.Thread(target=self._heartbeat, daemon=True)
             self._beat.start()
-        return taken
+        return said, down
 
     def _heartbeat(self) -> None:
         while not self._closing.wait(LEASE_S / 3):

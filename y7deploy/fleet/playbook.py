@@ -475,15 +475,39 @@ def _check_notify(play: Play) -> None:
                 raise UserError(f"{task.where}: notify {name!r}: no handler of that name in this play")
 
 
-def load_playbook(path: str | Path) -> Playbook:
-    """Parse and validate a playbook file; raise UserError at the first problem found."""
+def load_playbook(path: str | Path, _importing: tuple[Path, ...] = ()) -> Playbook:
+    """Parse and validate a playbook file; raise UserError at the first problem found.
+
+    `- import_playbook: NAME` puts the plays of NAME (a playbook in the same folder) there.
+    """
     path = Path(path)
     data = load_yaml(path)
     if not isinstance(data, list) or not data:
         raise UserError(f"{path}:1: a playbook is a list of plays")
-    plays = [parse_play(p, str(path), path.parent) for p in data]
+    plays: list[Play] = []
+    for entry in data:
+        if isinstance(entry, dict) and "import_playbook" in entry:
+            plays.extend(_imported(entry, path, (*_importing, path.resolve())))
+        else:
+            plays.append(parse_play(entry, str(path), path.parent))
     check_templates(Playbook(path, plays))
     return Playbook(path, plays)
+
+
+def _imported(entry: dict, path: Path, importing: tuple[Path, ...]) -> list[Play]:
+    where = f"{path}:{getattr(entry, 'line', 0)}"
+    other = [k for k in entry if k not in ("import_playbook", "name")]
+    if other:
+        raise UserError(f"{where}: import_playbook takes no {other[0]!r} here")
+    name = str(entry["import_playbook"])
+    target = path.parent / name
+    if Path(name).name != name:
+        raise UserError(f"{where}: import_playbook {name!r}: only a playbook in the same folder is supported")
+    if target.resolve() in importing:
+        raise UserError(f"{where}: import_playbook {name!r} imports itself")
+    if not target.is_file():
+        raise UserError(f"{where}: import_playbook {name!r}: no such playbook")
+    return load_playbook(target, importing).plays
 
 
 # --- template checks -------------------------------------------------------------------------
