@@ -74,11 +74,11 @@ def test_a_config_slot_is_named_by_its_configs_so_a_rerun_finds_it_and_the_old_c
     assert plan_on(on_slot).hosts["nx1"].target == RELEASE
 
 
-def test_a_kept_release_nothing_runs_takes_new_configs_in_place_the_switch_to_it_is_the_change():
+def test_a_kept_release_is_never_edited_whether_it_runs_or_is_only_kept():
     first = plan_on({"releases": [], "engines": []}).hosts["nx1"]
-    for previous in ("yolov7-tiny-1", RELEASE):
-        idle = running({RELEASE: sums(first), "yolov7-tiny-3": {}}, current="yolov7-tiny-3", previous=previous)
-        assert plan_on(idle, sources=OTHER_CAMERA).hosts["nx1"].target == RELEASE
+    for current, previous in (("yolov7-tiny-3", "yolov7-tiny-1"), ("yolov7-tiny-3", RELEASE), (None, None)):
+        kept = running({RELEASE: sums(first), "yolov7-tiny-3": {}}, current=current, previous=previous)
+        assert plan_on(kept, sources=OTHER_CAMERA).hosts["nx1"].target.startswith(RELEASE + SLOT_MARK)
 
 
 def test_a_release_id_the_host_keeps_with_another_manifest_is_refused_naming_host_and_reason():

@@ -22,10 +22,10 @@ Host vars read (inventory group_vars/host_vars; defaults in VAR_DEFAULTS):
   y7_disk_reserve_mb, y7_parser_sha (else the options'), and the template knobs
   (y7_conf_threshold, y7_nms_iou, y7_topk, y7_interval, y7_mux_width, ...).
 
-Each host's release directory (its *slot*) is releases/<ID>, unless the host runs releases/<ID>
-with other configs: then the new configs go into a slot of their own,
+Each host's release directory (its *slot*) is releases/<ID>, unless the host keeps
+releases/<ID> with other configs: then the new configs go into a slot of their own,
 releases/<ID>@cfg-<digest of the configs>, whose bundle files release_sync hard-links from
-the kept one. A config-only change is then a switch like any other: rename(2) of
+the kept one; a kept directory is never edited. A config-only change is then a switch like any other: rename(2) of
 `current`, the gate, commit or revert to the untouched old directory.
 """
 
@@ -257,22 +257,17 @@ def config_digest(rendered: Sequence[RenderedFile]) -> str:
 def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, Any]) -> str:
     """The directory under releases/ that takes `rendered` (configs rendered for releases/<release>).
 
-    releases/<release> when the host does not hold it or holds these configs there; the config
-    slot <release>@cfg-<digest> when the host already holds that slot (a re-run of the same
-    push finds it); releases/<release> again when it is not `current` (nothing runs it: the
-    switch to it is the change, and a revert returns to the untouched running directory); and
-    for new configs of the running directory, which is never edited, that config slot.
+    releases/<release> when the host does not hold it or holds these very configs there. A kept
+    directory is never edited: it may run, or be what a revert, `previous` or `rollback --to`
+    returns to, and a failed push must leave it as it was. Other configs get the config slot
+    <release>@cfg-<digest>, named by them, so a re-run of the same push finds it again.
     """
-    held_releases = held.get("releases") or []
-    if release not in held_releases:
+    if release not in (held.get("releases") or []):
         return release
     on_device = (held.get("release_files") or {}).get(release) or {}
     if all(on_device.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in rendered):
         return release
-    slot = f"{release}{SLOT_MARK}{config_digest(rendered)}"
-    if slot in held_releases or held.get("current") == release:
-        return slot
-    return release
+    return f"{release}{SLOT_MARK}{config_digest(rendered)}"
 
 
 def release_of_slot(slot: str | None) -> str | None:
