@@ -11,7 +11,7 @@ their final place and renamed into it in one step, so a reader never sees half a
 bundle, and an existing version is only replaced when the caller says ``force``.
 
 This module imports no torch or onnx: the fleet half, installed without the export
-extras, reads bundles with it.
+extras, reads bundles with it (the model's header through onnx_header.py).
 
 Manifest (``schema`` 1), flat so templates can use it directly::
 
@@ -40,6 +40,7 @@ from typing import Any, Mapping
 
 from y7deploy import __version__
 from y7deploy.errors import UserError
+from y7deploy.onnx_header import read_onnx_header
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -237,6 +238,41 @@ def _verify(path: Path, manifest: Mapping[str, Any]) -> None:
         labels = None
     if labels != list(manifest["names"]) or len(labels) != manifest["nc"]:
         raise UserError(f"{path / MANIFEST}: names/nc disagree with {LABELS_FILE}; the bundle was modified, refusing it")
+    _check_model(path / MODEL_FILE, manifest)
+
+
+# DeepStream-Yolo's layout (the exporter's): one image input [B, 3, H, W], one output
+# [B, N, 6] of x1, y1, x2, y2, score, class that NvDsInferParseYolo reads.
+INPUT_NAME, OUTPUT_NAME, OUTPUT_COLUMNS = "input", "output", 6
+
+
+def _check_model(file: Path, manifest: Mapping[str, Any]) -> None:
+    """The ONNX is a graph in DeepStream-Yolo's layout and of the opset, input size and batch
+    its manifest records: devices build their engines from what the manifest says."""
+    try:
+        header = read_onnx_header(file)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{file}: not an ONNX model ({exc}); a release holds the exported model") from None
+    if not header.nodes:
+        raise UserError(f"{file}: the ONNX graph has no nodes; a release holds the exported model")
+    if header.opset != manifest["opset"]:
+        raise UserError(f"{file}: the model imports opset {header.opset}, its manifest records opset "
+                        f"{manifest['opset']}; refusing a bundle whose manifest does not describe its model")
+    ins, outs = [t.name for t in header.inputs], [t.name for t in header.outputs]
+    if ins != [INPUT_NAME] or outs != [OUTPUT_NAME]:
+        raise UserError(f"{file}: the graph binds {ins} -> {outs}; DeepStream-Yolo's layout is "
+                        f"[{INPUT_NAME!r}] -> [{OUTPUT_NAME!r}]")
+    height, width = manifest["input_size"]
+    batch = manifest["batch"]  # None: a dynamic (symbolic) batch axis
+    shape = header.inputs[0].shape
+    batch_ok = bool(shape) and (shape[0] == batch if batch is not None else not isinstance(shape[0], int))
+    if len(shape) != 4 or tuple(shape[1:]) != (3, height, width) or not batch_ok:
+        want = f"[{batch if batch is not None else 'dynamic'}, 3, {height}, {width}]"
+        raise UserError(f"{file}: input {INPUT_NAME!r} has shape {list(shape)}, the manifest records {want}")
+    out = header.outputs[0].shape  # a dynamic export may leave its sizes symbolic
+    if len(out) != 3 or (isinstance(out[2], int) and out[2] != OUTPUT_COLUMNS):
+        raise UserError(f"{file}: output {OUTPUT_NAME!r} has shape {list(out)}; DeepStream-Yolo's parser "
+                        f"reads [batch, rows, {OUTPUT_COLUMNS}]")
 
 
 def open_release(path: str | os.PathLike) -> Release:

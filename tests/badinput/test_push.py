@@ -6,6 +6,7 @@ and checks the one-line refusal and that every host's /opt/y7deploy is byte-iden
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -75,6 +76,24 @@ def test_push_refuses_a_manifest_naming_a_file_outside_the_bundle(fleet, refused
                        needles=["shapes-1.0.0/manifest.json", "'../../../etc/cron.d/job'"])
 
 
+def test_push_refuses_a_model_that_is_not_onnx(fleet, refused_on_devices):
+    """Rehashed, so the file check passes: the model check must catch it before any device does."""
+    release = fleet / "releases" / "shapes-1.0.0"
+    (release / "model.onnx").write_bytes(b"<html>a download that went wrong</html>\n")
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["files"]["model.onnx"] = {"sha256": hashlib.sha256((release / "model.onnx").read_bytes()).hexdigest(),
+                                       "size": (release / "model.onnx").stat().st_size}
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    refused_on_devices("push", "shapes-1.0.0", "--releases", "releases",
+                       needles=["releases/shapes-1.0.0/model.onnx", "not an ONNX model"])
+
+
+def test_push_refuses_a_manifest_whose_opset_is_not_the_models(fleet, refused_on_devices):
+    _manifest_edit(fleet / "releases" / "shapes-1.0.0", opset=11)
+    refused_on_devices("push", "shapes-1.0.0", "--releases", "releases",
+                       needles=["releases/shapes-1.0.0/model.onnx", "opset 12", "opset 11"])
+
+
 PUSH_OPTIONS = {
     "release-unknown": (["shapes-9.9.9"], ["'shapes-9.9.9'"]),
     "max-fail-percentage-above-100": (["shapes-1.0.0", "--max-fail-percentage", "150"], ["--max-fail-percentage", "150"]),
@@ -84,6 +103,9 @@ PUSH_OPTIONS = {
     "limit-matches-nothing": (["shapes-1.0.0", "--limit", "jetson99"], ["'jetson99'"]),
     "forks-zero": (["shapes-1.0.0", "--forks", "0"], ["--forks", "0"]),
     "release-missing-argument": ([], ["RELEASE"]),
+    "serial-not-a-size": (["shapes-1.0.0", "--serial", "1,lots"], ["--serial", "'lots'"]),
+    "lock-timeout-negative": (["shapes-1.0.0", "--lock-timeout", "-1"], ["--lock-timeout", "-1"]),
+    "extra-vars-bad-json": (["shapes-1.0.0", "-e", '{"y7_min_fps": '], ["-e", "JSON"]),
 }
 
 

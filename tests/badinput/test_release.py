@@ -6,6 +6,7 @@ the one line must name the bundle and the file or manifest field at fault.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -30,6 +31,18 @@ def _append_a_class(bundle: Path) -> None:
 def _symlink_labels(bundle: Path) -> None:
     (bundle / "labels.txt").unlink()
     (bundle / "labels.txt").symlink_to("/etc/hostname")
+
+
+def _replace_model(data: bytes) -> Callable[[Path], None]:
+    """model.onnx swapped for data, and the manifest's hash made to match: only the model check can see it."""
+
+    def apply(bundle: Path) -> None:
+        (bundle / "model.onnx").write_bytes(data)
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest["files"]["model.onnx"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+    return apply
 
 
 def _edit(change: Callable[[dict], Any]) -> Callable[[Path], None]:
@@ -74,6 +87,14 @@ BROKEN = {
     "input-size-not-a-pair": (_set(input_size=[640]), ["manifest.json", "'input_size'", "[640]"]),
     "id-not-name-version": (_set(id="other-9.9.9"), ["manifest.json", "'id'", "'other-9.9.9'"]),
     "name-with-a-path": (_set(name="../evil", id="../evil-1.0.0"), ["manifest.json", "'../evil'"]),
+    # the model itself against what its manifest says (rehashed, so only the model check sees these)
+    "model-not-onnx": (_replace_model(b"PK\x03\x04 a zip, not a model" * 64),
+                       ["shapes-1.0.0/model.onnx", "not an ONNX model"]),
+    "model-an-empty-file": (_replace_model(b""), ["shapes-1.0.0/model.onnx", "not an ONNX model"]),
+    "opset-differs-from-the-model": (_set(opset=13), ["shapes-1.0.0/model.onnx", "opset 12", "opset 13"]),
+    "input-size-differs-from-the-model": (_set(input_size=[128, 128]),
+                                          ["shapes-1.0.0/model.onnx", "[1, 3, 64, 64]", "[1, 3, 128, 128]"]),
+    "dynamic-batch-the-model-lacks": (_set(batch=None), ["shapes-1.0.0/model.onnx", "dynamic"]),
 }
 
 

@@ -206,6 +206,20 @@ def test_export_refuses_an_onnx_file_given_as_weights(tmp_path, y7, refused, bun
     assert not (tmp_path / "releases").exists()
 
 
+EXPORT_OPTIONS = {
+    "opset-out-of-range": (["--opset", "20"], ["--opset 20", "11..17"]),
+    "batch-and-dynamic": (["--batch", "2", "--dynamic"], ["--batch 2", "--dynamic"]),
+}  # each case costs a CLI start with torch (~20 s on the loaded 2-core machine): the two that need a checkpoint
+
+
+@pytest.mark.parametrize("args, needles", EXPORT_OPTIONS.values(), ids=EXPORT_OPTIONS.keys())
+def test_export_refuses_a_bad_option_before_writing_a_release(tmp_path, y7, refused, bundle, args, needles):
+    shutil.copyfile(bundle.parent.parent / "tiny.pt", tmp_path / "tiny.pt")
+    refused(y7("export", "tiny.pt", "--cfg", "yolov7-tiny", "--version", "2.0.0", "--out", "releases", *args),
+            *needles)  # a later --cfg wins, as click reads a repeated option
+    assert not (tmp_path / "releases").exists()
+
+
 # --------------------------------------------------------------------------- CLI arguments
 
 ARGUMENTS = {

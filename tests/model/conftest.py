@@ -92,3 +92,33 @@ def upstream_save():
         return path
 
     return save
+
+
+# --------------------------------------------------------------------------- a tiny real ONNX
+# Release tests need a model.onnx that is ONNX (release.py reads its header) but not an
+# export's cost: a one-node graph with DeepStream-Yolo's names and shapes, built with onnx.helper.
+
+
+def write_tiny_onnx(path: Path, *, size: tuple[int, int] = (640, 640), batch: int | None = 1, opset: int = 12,
+                    names: tuple[str, str] = ("input", "output"), graph: str = "tiny") -> Path:
+    """input [batch, 3, H, W] reshaped to output [batch, 3*H*W/6, 6]; batch None is a dynamic axis."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    h, w = size
+    b = batch if batch is not None else "batch"
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [0, -1, 6])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Reshape", [names[0], "shape"], [names[1]])], graph,
+                          [helper.make_tensor_value_info(names[0], TensorProto.FLOAT, [b, 3, h, w])],
+                          [helper.make_tensor_value_info(names[1], TensorProto.FLOAT, [b, 3 * h * w // 6, 6])],
+                          [shape]),
+        opset_imports=[helper.make_opsetid("", opset)], ir_version=7)
+    onnx.checker.check_model(model, full_check=True)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.fixture
+def tiny_onnx():
+    return write_tiny_onnx

@@ -30,10 +30,9 @@ def assert_user_error(result, *fragments: str):
 
 
 @pytest.fixture
-def releases(tmp_path: Path) -> Path:
+def releases(tmp_path: Path, tiny_onnx) -> Path:
     root = tmp_path / "releases"
-    blob = tmp_path / "m.onnx"
-    blob.write_bytes(b"onnx bytes")
+    blob = tiny_onnx(tmp_path / "m.onnx", size=(128, 128))
     for version in ("1.0.0", "1.1.0"):
         write_release(root, name="tiny", version=version, model_file=blob, names=["a", "b"], info=INFO)
     return root

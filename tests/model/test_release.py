@@ -1,4 +1,4 @@
-"""Release bundles: atomic, immutable, verified on read. No torch needed here."""
+"""Release bundles: atomic, immutable, verified on read (files, and the model against its manifest)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ INFO = {"input_size": [640, 640], "batch": 1, "dynamic_batch": False, "opset": 1
 
 
 @pytest.fixture
-def onnx_file(tmp_path: Path) -> Path:
-    file = tmp_path / "exported.onnx"
-    file.write_bytes(b"not really onnx, the bundle does not care" * 10)
-    return file
+def onnx_file(tmp_path: Path, tiny_onnx) -> Path:
+    return tiny_onnx(tmp_path / "exported.onnx")
 
 
 def make(root: Path, onnx_file: Path, version: str = "1.0.0", **kw):
@@ -47,23 +45,23 @@ def test_bundle_has_files_hashes_and_manifest(tmp_path, onnx_file):
     assert not [p for p in (tmp_path / "releases").iterdir() if p.name.startswith(".")]
 
 
-def test_existing_version_is_never_overwritten(tmp_path, onnx_file):
+def test_existing_version_is_never_overwritten(tmp_path, onnx_file, tiny_onnx):
     root = tmp_path / "releases"
     first = make(root, onnx_file)
     before = (first.path / "manifest.json").read_bytes()
-    onnx_file.write_bytes(b"different model")
+    tiny_onnx(onnx_file, graph="different")
     with pytest.raises(UserError, match="already exists.*--force"):
         make(root, onnx_file)
     assert (first.path / "manifest.json").read_bytes() == before
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
 
 
-def test_force_replaces_explicitly(tmp_path, onnx_file):
+def test_force_replaces_explicitly(tmp_path, onnx_file, tiny_onnx):
     root = tmp_path / "releases"
     make(root, onnx_file)
-    onnx_file.write_bytes(b"different model")
+    different = tiny_onnx(onnx_file, graph="different").read_bytes()
     rel = make(root, onnx_file, force=True)
-    assert rel.model_path.read_bytes() == b"different model"
+    assert rel.model_path.read_bytes() == different
     assert open_release(rel.path).manifest["files"]["model.onnx"]["sha256"] == sha256_file(onnx_file)
     assert sorted(p.name for p in root.iterdir()) == ["yolov7-tiny-1.0.0"]
 
@@ -108,6 +106,43 @@ def test_list_and_find(tmp_path, onnx_file):
     with pytest.raises(UserError, match="not found"):
         find_release(root, "yolov7-tiny-9")
     assert list_releases(tmp_path / "nowhere") == []
+
+
+def _rehash(rel_path: Path) -> None:
+    """Make the manifest list model.onnx as it now is: the file check passes, the model check must not."""
+    manifest = json.loads((rel_path / "manifest.json").read_text())
+    model = rel_path / "model.onnx"
+    manifest["files"]["model.onnx"] = {"sha256": sha256_file(model), "size": model.stat().st_size}
+    (rel_path / "manifest.json").write_text(json.dumps(manifest))
+
+
+MODELS = {
+    "not-onnx": (dict(), b"not an onnx file", "not an ONNX model"),
+    "other-opset": (dict(opset=13), None, "imports opset 13, its manifest records opset 12"),
+    "other-names": (dict(names=("images", "output0")), None, "['images'] -> ['output0']"),
+    "other-size": (dict(size=(320, 320)), None, "has shape [1, 3, 320, 320], the manifest records [1, 3, 640, 640]"),
+    "dynamic-for-static": (dict(batch=None), None, "the manifest records [1, 3, 640, 640]"),
+}
+
+
+@pytest.mark.parametrize("model, junk, message", MODELS.values(), ids=MODELS.keys())
+def test_a_model_its_manifest_does_not_describe_is_refused(tmp_path, onnx_file, tiny_onnx, model, junk, message):
+    rel = make(tmp_path / "releases", onnx_file)
+    if junk is not None:
+        rel.model_path.write_bytes(junk)
+    else:
+        tiny_onnx(rel.model_path, **model)
+    _rehash(rel.path)
+    with pytest.raises(UserError, match="model.onnx: ") as refused:
+        open_release(rel.path)
+    assert message in str(refused.value)
+
+
+def test_a_dynamic_batch_model_matches_a_manifest_without_a_batch(tmp_path, tiny_onnx):
+    model = tiny_onnx(tmp_path / "dyn.onnx", batch=None)
+    rel = write_release(tmp_path / "releases", name="yolov7-tiny", version="1.0.0", model_file=model,
+                        names=["person", "car"], info={**INFO, "batch": None, "dynamic_batch": True})
+    assert open_release(rel.path).dynamic_batch
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", "v 1", "-1"])
