@@ -172,3 +172,24 @@ def test_release_module_imports_no_torch():
 
     code = "import sys, y7deploy.release; sys.exit('torch' in sys.modules or 'onnx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("batch, opset", [(1, 12), (None, 13), (4, 17)])
+def test_the_header_reader_agrees_with_the_onnx_package(tmp_path, tiny_onnx, batch, opset):
+    onnx = pytest.importorskip("onnx")
+    from y7deploy.onnx_header import read_onnx_header
+
+    file = tiny_onnx(tmp_path / "m.onnx", size=(96, 128), batch=batch, opset=opset)
+    model = onnx.load(file)
+
+    def dims(value_info):
+        return tuple(d.dim_value if d.HasField("dim_value") else d.dim_param
+                     for d in value_info.type.tensor_type.shape.dim)
+
+    header = read_onnx_header(file)
+    assert header.opset == next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    assert header.ir_version == model.ir_version and header.nodes == len(model.graph.node)
+    weights = {t.name for t in model.graph.initializer}
+    assert [(t.name, t.shape) for t in header.inputs] == [(i.name, dims(i)) for i in model.graph.input
+                                                          if i.name not in weights]
+    assert [(t.name, t.shape) for t in header.outputs] == [(o.name, dims(o)) for o in model.graph.output]
