@@ -141,6 +141,35 @@ def test_build_time_is_configurable(lab, lab_host, models):
         lab.put(host, "/etc/y7deploy-lab/trtexec-build-seconds", "0\n")
 
 
+def test_a_failed_engine_write_leaves_what_trtexec_leaves(lab, lab_host, lab_fault, models):
+    """getEngineBuildEnv (sampleEngines.cpp, 8.2 to 10.3) writes --saveEngine with one
+    std::ofstream on the path itself, no temporary name: an open that fails leaves no file,
+    a full disk leaves the truncated engine; both say "Saving engine to file failed."."""
+    host = lab_host("orin-nano-jp61").name
+
+    def files():
+        return set(lab.root(host, f"ls -A {WORK}").stdout.split())
+
+    no_dir = trtexec(lab, host, "--onnx=static.onnx --saveEngine=no-such-dir/x.engine")
+    assert no_dir.returncode == 1 and "&&&& FAILED TensorRT.trtexec" in no_dir.stdout
+    assert "[E] Saving engine to file failed." in no_dir.stdout and "[E] Engine set up failed" in no_dir.stdout
+    assert "no-such-dir" not in files()
+
+    assert trtexec(lab, host, "--onnx=static.onnx --saveEngine=whole.engine").returncode == 0
+    whole = int(lab.root(host, f"stat -c %s {WORK}/whole.engine").stdout)
+    before = files()
+    with lab_fault(host, "disk-full"):
+        full = trtexec(lab, host, "--onnx=static.onnx --saveEngine=full.engine")
+        left = lab.root(host, f"stat -c %s {WORK}/full.engine")
+        assert files() == before | {"full.engine"}, "no temporary file beside the engine"
+    assert full.returncode == 1 and "[E] Saving engine to file failed." in full.stdout
+    assert "&&&& PASSED" not in full.stdout
+    assert left.returncode == 0 and int(left.stdout) < whole  # what fitted: the disk was full
+    unloadable = trtexec(lab, host, "--loadEngine=full.engine")
+    assert unloadable.returncode == 1 and "&&&& FAILED" in unloadable.stdout
+    lab.root(host, f"rm -f {WORK}/full.engine {WORK}/whole.engine")
+
+
 def run_app(lab, host, engine, classes=2, extra=""):
     """deepstream-app on WORK's configs until it prints **PERF: (then SIGINT) or exits."""
     lab.put(host, f"{WORK}/app.txt", kit.app_config())

@@ -91,7 +91,7 @@ def _ensure_base(root: Path, log: Callable[[str], None]) -> Path:
         for stale in root.glob("*.tmp-*"):  # a build killed earlier
             shutil.rmtree(stale, ignore_errors=True)
         tmp = root / f"{final.name}.tmp-{os.getpid()}"
-        log(f"building the lab base root {final} (debootstrap {SUITE}, about a minute, once)")
+        log(f"building the lab base root {final} (debootstrap {SUITE}: minutes, once per machine)")
         mirror = os.environ.get("Y7DEPLOY_LAB_MIRROR", DEFAULT_MIRROR)
         try:
             _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",

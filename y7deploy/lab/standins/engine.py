@@ -51,12 +51,18 @@ def sha256(path):
 
 
 def write(path, header):
+    """Write a plan as trtexec (sampleEngines.cpp) and nvinfer (serializeEngine) do: one
+    std::ofstream on the path itself, no temporary name. The open truncates; a write that
+    fails (a full disk) leaves what fitted there, an open that fails leaves nothing."""
     body = json.dumps(header, sort_keys=True).encode()
     filler = hashlib.sha256(body).digest() * 512  # 16 KiB, stands for the plan itself
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + body + b"\n" + filler)
-    os.replace(tmp, path)
+    data = memoryview(MAGIC + body + b"\n" + filler)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def read(path):
