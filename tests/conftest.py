@@ -1,14 +1,15 @@
 """The shared, session-scoped `lab` fixture: one simulated Jetson fleet per test run.
 
-Four hosts, one per JetPack profile (jetson01 nano-jp461, jetson02 xavier-nx-jp513,
-jetson03 orin-nano-jp61, jetson04 agx-orin-jp62). Tests that need two hosts of one
-device class (tests/deploy's abort in a second wave) skip here; they ran on a five-host
-lab given by Y7DEPLOY_DEPLOY_LAB (see tests/deploy/deploy_lab_kit.py). A fifth host in
-this fixture needs tests/fleet's wave and fork tests made independent of the host count. The lab name comes from
-Y7DEPLOY_TEST_LAB (default y7test). Several test runs may share this machine: a run
-takes a lease on its lab name for the whole session; when the default name is leased
-by another run it moves on to y7test-2, y7test-3... (a name set explicitly in the
-environment is waited for instead).
+Five hosts: one per JetPack profile (jetson01 nano-jp461, jetson02 xavier-nx-jp513,
+jetson03 orin-nano-jp61, jetson04 agx-orin-jp62) and a second Orin Nano, jetson05, so
+one device class has two hosts: a push builds its engine once and copies it to the other,
+and the canaries (one per class) leave a second wave (tests/deploy's abort in wave 2).
+The lab inventory lists hosts by group, so `hosts: all` reaches them in the order
+jetson01, 02, 03, 05, 04; tests take host counts, orders and waves from the lab, not from
+this list. The lab name comes from Y7DEPLOY_TEST_LAB (default y7test). Several test runs
+may share this machine: a run takes a lease on its lab name for the whole session; when
+the default name is leased by another run it moves on to y7test-2, y7test-3... (a name
+set explicitly in the environment is waited for instead).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-LAB_PROFILES = ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61", "agx-orin-jp62")
+LAB_PROFILES = ("nano-jp461", "xavier-nx-jp513", "orin-nano-jp61", "agx-orin-jp62", "orin-nano-jp61")
 MAX_PARALLEL_RUNS = 8
 
 

@@ -118,13 +118,26 @@ def session(lab: Any, tmp: Path, *, units: bool = False):
         fleet.clean(units=units)
 
 
+ANSIBLE_ENV = {"ANSIBLE_PYTHON_INTERPRETER": "auto_silent", "LC_ALL": "C.UTF-8", "ANSIBLE_RETRY_FILES_ENABLED": "0",
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+
+
 def ansible_playbook(inventory: str, book: Path, extra: str, *args: str) -> Run:
     """ansible-playbook itself (the oracle), from the same virtualenv."""
-    env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": "auto_silent", "LC_ALL": "C.UTF-8",
-           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(book),
-                           "-e", extra, "-f", "10", *args], capture_output=True, text=True, env=env)
+                           "-e", extra, "-f", "10", *args], capture_output=True, text=True,
+                          env={**os.environ, **ANSIBLE_ENV})
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ansible_hosts(inventory: str, pattern: str = "all") -> list[str]:
+    """The hosts `pattern` names, in the order a play on it takes them, as ansible-core lists them."""
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), pattern, "-i", inventory, "--list-hosts"],
+                          capture_output=True, text=True, env={**os.environ, **ANSIBLE_ENV})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].strip().startswith("hosts ("), proc.stdout  # "  hosts (N):", then one host a line
+    return [line.strip() for line in lines[1:] if line.strip()]
 
 
 def both_tools(lab: Any, tmp: Path, book: Path, extra_vars: str, look: Any) -> tuple[Run, Run]:
