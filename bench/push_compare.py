@@ -380,6 +380,10 @@ def main() -> int:
     ap.add_argument("--repeat", help="repetitions: one count, or one per fleet size, smallest first "
                     "(default: 3,3,1 with the default sizes, else 3)")
     ap.add_argument("--only", default=",".join(TOOLS), help="tools: y7deploy,ansible,pyinfra")
+    ap.add_argument("--only-at", action="append", default=[], metavar="HOSTS=TOOLS", help="at this fleet size, only "
+                    "these of the tools (repeatable; e.g. 50=y7deploy,pyinfra where a round of the third takes too long)")
+    ap.add_argument("--reuse-lab", action="store_true", help="use the lab --lab names, already up with enough hosts "
+                    "(provisioned again, left up afterwards)")
     ap.add_argument("--lab", default="y7pushbench")
     ap.add_argument("--releases", type=Path, help="a folder holding the two releases to push (v1 then v2 by id "
                     "order); default: two tiny exports made here")
@@ -399,6 +403,13 @@ def main() -> int:
     tools = [t for t in TOOLS if t in {x.strip() for x in args.only.split(",")}]
     if not tools:
         ap.error(f"--only {args.only!r}: none of {', '.join(TOOLS)}")
+    tools_at = {n: list(tools) for n in sizes}
+    for item in args.only_at:
+        size, _, names = item.partition("=")
+        picked = [t for t in tools if t in {x.strip() for x in names.split(",")}]
+        if not size.strip().isdigit() or int(size) not in tools_at or not picked:
+            ap.error(f"--only-at {item!r}: HOSTS=TOOLS with HOSTS one of --hosts and TOOLS among {', '.join(tools)}")
+        tools_at[int(size)] = picked
     try:
         counts = [int(x) for x in (args.repeat or ("3,3,1" if args.hosts == "1,10,50" else "3")).split(",")]
     except ValueError:
@@ -433,7 +444,10 @@ def main() -> int:
     lab = Lab(args.lab)
     print(f"lab {args.lab}: {sizes[-1]} hosts up, provisioned (work files in {work})", flush=True)
     started = time.perf_counter()
-    lab.up(hosts=sizes[-1], profiles=args.profile or None, log=lambda *_: None)
+    if not args.reuse_lab:
+        lab.up(hosts=sizes[-1], profiles=args.profile or None, log=lambda *_: None)
+    elif len(lab.hosts) < sizes[-1]:
+        sys.exit(f"push_compare: --reuse-lab: lab {args.lab} has {len(lab.hosts)} hosts, {sizes[-1]} needed")
     results = Results()
     interrupted = False
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -444,7 +458,7 @@ def main() -> int:
             on_hosts(lab, lab.hosts, f"echo {args.build_seconds:g} > /etc/y7deploy-lab/trtexec-build-seconds")
         build = on_hosts(lab, lab.hosts[:1], "cat /etc/y7deploy-lab/trtexec-build-seconds")[0].stdout.strip()
         profiles = list(dict.fromkeys(h.profile for h in lab.hosts))
-        header += [f"lab: {sizes[-1]} hosts up and provisioned in {time.perf_counter() - started:.0f} s; profiles "
+        header += [f"lab: {sizes[-1]} hosts {'(reused) ' if args.reuse_lab else ''}up and provisioned in {time.perf_counter() - started:.0f} s; profiles "
                    f"in turn: {', '.join(profiles)}; trtexec build {build} s per engine (the lab's knob)",
                    f"releases {releases[0]} and {releases[1]} (yolov7-tiny, the real exporter); "
                    f"{GROUP_VARS['y7_precision']}, one file source, **PERF: every {GROUP_VARS['y7_perf_interval_s']} s",
@@ -456,7 +470,7 @@ def main() -> int:
         for n in sizes:
             results.floor[n] = statistics.median(floor(lab, lab.hosts[:n]) for _ in range(max(3, repeats[n])))
             for _ in range(repeats[n]):
-                for tool in tools:
+                for tool in [t for t in tools_at[n] if t in tools]:
                     if (n, tool) in results.failed:
                         continue
                     try:
@@ -469,7 +483,7 @@ def main() -> int:
         interrupted = True
         notes.append(f"interrupted at {time.strftime('%H:%M:%S')}: the tables hold only the runs that ended before")
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse_lab):
             lab.down(log=lambda *_: None)
             shutil.rmtree(work, ignore_errors=True)
     for (n, tool), why in results.failed.items():

@@ -1,7 +1,8 @@
 """Run every benchmark script in bench/ and write bench/RESULTS.md: the machine, then each script's output.
 
     .venv/bin/python bench/run_all.py [--upstream /path/to/yolov7] [--only train,export | --skip push_compare]
-                                      [--keep [EARLIER.md ...]] [--out bench/RESULTS.md]
+                                      [--keep [EARLIER.md ...]] [--args "push_compare=--hosts 1,10"]
+                                      [--out bench/RESULTS.md]
 
 `make bench` calls this (BENCH_ARGS="--skip push_compare --keep" passes options). Each
 script runs in its own process, one after another (they measure time, so never side by
@@ -23,6 +24,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -186,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma-separated script names (without .py) not to run")
     ap.add_argument("--keep", nargs="*", type=Path, metavar="EARLIER", help="keep the sections of scripts not run "
                     "this time (as they were written, with the date they ran) from these files, or from --out")
+    ap.add_argument("--args", action="append", default=[], metavar="NAME=ARGS", help="options for one script "
+                    "(repeatable), e.g. 'push_compare=--hosts 1,10 --repeat 3'")
     ap.add_argument("--dir", type=Path, default=HERE, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per script (then SIGINT, and "
@@ -201,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"run_all: --keep {earlier}: no such file")
     kept = {k: v for k, v in kept.items() if k not in {s.name for s in scripts}}
     extra = {"train.py": ["--upstream", opts.upstream] if opts.upstream else []}
+    for item in opts.args:
+        name, _, args = item.partition("=")
+        if not _ or name.strip() not in {s.stem for s in scripts}:
+            raise SystemExit(f"run_all: --args {item!r}: NAME=ARGS with NAME a script this run runs")
+        extra[f"{name.strip()}.py"] = extra.get(f"{name.strip()}.py", []) + shlex.split(args)
     host, outcomes = machine(), []
     for i, script in enumerate(scripts):
         print(f"== bench/{script.name} (load {load()})", flush=True)

@@ -45,6 +45,18 @@ def test_train_gets_the_upstream_checkout_and_only_picks_scripts(tmp_path):
     assert "args: ['--upstream', '/src/yolov7']" in results and "other ran" not in results
 
 
+def test_args_reach_the_script_they_name(tmp_path):
+    script(tmp_path, "train.py", "Train bench.", "print('train args:', sys.argv[1:])")
+    script(tmp_path, "push.py", "Push bench.", "print('push args:', sys.argv[1:])")
+    proc = drive(tmp_path, "--upstream", "/src/yolov7", "--args", "push=--hosts 1,10 --note 'two words'",
+                 "--args", "train=--epochs 1")
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert proc.returncode == 0, proc.stderr
+    assert "push args: ['--hosts', '1,10', '--note', 'two words']" in results
+    assert "train args: ['--upstream', '/src/yolov7', '--epochs', '1']" in results
+    assert drive(tmp_path, "--only", "push", "--args", "train=--epochs 1").returncode != 0
+
+
 def test_an_unknown_script_name_is_refused_before_anything_runs(tmp_path):
     script(tmp_path, "alpha.py", "Alpha.", "print('ran')")
     proc = drive(tmp_path, "--only", "alpah")
@@ -90,3 +102,4 @@ def test_runs_written_to_other_files_are_merged_without_running_anything(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert "alpha measured" in results and "slow measured" in results and "alpha ran again" not in results
     assert results.index("## alpha.py") < results.index("## slow.py") and "Not run yet" not in results
+
