@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,13 +24,14 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 # The echoed commands, in order; each pattern must match one `$ ...` line after the previous one.
 STEPS = [
+    r"\$ cd /\S+/y7deploy-demo",
     r"\$ y7deploy dataset demo --out shapes-cvat\.zip",
     r"\$ y7deploy dataset import shapes-cvat\.zip --out datasets/shapes",
     r"\$ y7deploy dataset preview \S+data\.yaml --out preview\.png",
     r"\$ y7deploy train .*--cfg yolov7-tiny .*--device cpu .*--name v1",
     r"\$ y7deploy export runs/train/v1/weights/best\.pt .*--version 1\.0\.0",
     r"\$ y7deploy lab up --name (\S+) --profile orin-nano-jp61 --profile orin-nano-jp61 --profile xavier-nx-jp513",
-    r"\$ cat inventory/group_vars/all\.yml",
+    r"\$ cat > inventory/group_vars/all\.yml <<'EOF'",
     r"\$ y7deploy provision -i inventory",
     r"\$ y7deploy push shapes-1\.0\.0 -i inventory",
     r"\$ y7deploy status -i inventory",
@@ -62,7 +64,7 @@ def test_the_demo_runs_every_step_in_order(demo_run):
     assert len(echoed) == len(STEPS), echoed
     for line, pattern in zip(echoed, STEPS):
         assert re.fullmatch(pattern + ".*", line), (pattern, line)
-    assert f"--name {lab} " in echoed[5] and echoed[-1].endswith(f"--name {lab}")
+    assert f"--name {lab} " in echoed[6] and echoed[-1].endswith(f"--name {lab}")
 
 
 def test_everything_it_made_is_under_its_folder(demo_run):
@@ -75,6 +77,7 @@ def test_everything_it_made_is_under_its_folder(demo_run):
     assert v1.names == v2.names == ["circle", "square", "triangle"]
     assert v1.manifest["files"]["model.onnx"]["sha256"] != v2.manifest["files"]["model.onnx"]["sha256"]
     assert (work / "inventory" / "hosts.yml").is_file() and list(work.rglob("*ledger*.sqlite"))
+    assert list((work / ".cache" / "y7deploy" / "local-sums").iterdir()), "push's checksum cache is here too"
 
 
 def test_v2_went_out_in_waves_a_canary_of_each_device_class_first(demo_run):
@@ -113,3 +116,33 @@ def test_no_lab_is_left_behind(demo_run):
     assert Lab(lab).hosts == []
     machines = subprocess.run(["machinectl", "list", "--no-legend"], capture_output=True, text=True).stdout
     assert lab not in machines
+
+
+def test_ctrl_c_stops_the_demo_and_its_lab_still_goes_down(tmp_path):
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group) during the first
+    step: the step stops, no later step starts, and `lab down` runs all the same. (Where
+    the lab is already up, the same `finally` takes it down; that was run by hand.)"""
+    if os.geteuid() != 0:
+        pytest.skip("the demo's lab needs root")
+    lab = f"y7demo-i{os.getpid()}"[:32]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "y7deploy", "demo", "--quick", "--workdir", str(tmp_path / "y7deploy-demo"),
+         "--lab-name", lab],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # pytest may ignore SIGINT
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("$ y7deploy dataset demo"):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    lines += proc.stdout.read().splitlines()
+    assert proc.wait() != 0
+    echoed = [line for line in lines if line.startswith("$ ")]
+    assert echoed[-1] == f"$ y7deploy lab down --name {lab}", lines
+    assert not any(line.startswith(("$ y7deploy train", "$ y7deploy lab up")) for line in echoed), echoed
+    assert "== Tear the lab down" in lines and not any(line.startswith("Done in") for line in lines)
+    from y7deploy.lab import Lab
+
+    assert Lab(lab).hosts == []

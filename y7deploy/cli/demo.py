@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -112,9 +113,12 @@ def demo(workdir: str, quick: bool, lab_name: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     settings = QUICK if quick else FULL
     (work / "inventory").mkdir(exist_ok=True)
-    # The ledger then sits beside the inventory, inside the demo's folder like everything else.
+    # The ledger then sits beside the inventory, and the caches (the upload checksums, the
+    # runtimes') go to .cache: inside the demo's folder like everything else.
     env = {k: v for k, v in os.environ.items() if k != "Y7DEPLOY_LEDGER"}
-    click.secho(f"Working in {work}", bold=True)
+    env["XDG_CACHE_HOME"] = str(work / ".cache")
+    started = time.monotonic()
+    click.secho(f"$ cd {shlex.quote(str(work))}", fg="cyan")
     try:
         for step in plan(settings, lab_name, work):
             click.secho(f"\n== {step.title}", bold=True)
@@ -125,17 +129,42 @@ def demo(workdir: str, quick: bool, lab_name: str) -> None:
                     _run(command, work, env)
     finally:
         click.secho("\n== Tear the lab down", bold=True)
-        _run(["lab", "down", "--name", lab_name], work, env, check=False)
-    click.secho(f"\nDone. Everything the demo made is under {work}", bold=True)
+        _tear_down(["lab", "down", "--name", lab_name], work, env)
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
+    click.secho(f"\nDone in {minutes} min {seconds:02d} s. Everything the demo made is under {work}", bold=True)
 
 
 def _show_file(work: Path, relative: str) -> None:
-    click.secho(f"$ cat {relative}", fg="cyan")
+    """The file as the user would write it: a here-document, then its text."""
+    click.secho(f"$ cat > {shlex.quote(relative)} <<'EOF'", fg="cyan")
     click.echo((work / relative).read_text().rstrip())
+    click.secho("EOF", fg="cyan")
 
 
-def _run(args: list[str], work: Path, env: dict[str, str], check: bool = True) -> None:
+def _command(args: list[str]) -> list[str]:
     click.secho("$ y7deploy " + shlex.join(args), fg="cyan")
-    code = subprocess.call([sys.executable, "-m", "y7deploy", *args], cwd=work, env=env)
-    if check and code != 0:
+    return [sys.executable, "-m", "y7deploy", *args]
+
+
+def _run(args: list[str], work: Path, env: dict[str, str]) -> None:
+    with subprocess.Popen(_command(args), cwd=work, env=env) as proc:
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the step too (one process group): let it stop as it does on its
+            # own (a push ends its wave cleanly) rather than kill it, then tear down.
+            proc.wait()
+            raise
+    if code != 0:
         raise click.ClickException(f"step failed (exit {code}): y7deploy {shlex.join(args)}")
+
+
+def _tear_down(args: list[str], work: Path, env: dict[str, str]) -> None:
+    """Run `lab down` out of reach of a further Ctrl-C (its own session), to the end."""
+    with subprocess.Popen(_command(args), cwd=work, env=env, start_new_session=True) as proc:
+        while True:
+            try:
+                proc.wait()
+                return
+            except KeyboardInterrupt:
+                click.secho("(the lab is being torn down; a moment)", fg="yellow", err=True)
