@@ -35,16 +35,16 @@ GATE_VARS = {
 }
 
 
-def export(out: Path, name: str, version: str, seed: int, **kw: Any) -> Path:
-    """A real release bundle: yolov7-tiny cut to 1/8 width, exported at 64 px and verified."""
+def export(out: Path, name: str, version: str, seed: int, width: float = 0.125, **kw: Any) -> Path:
+    """A real release bundle: yolov7-tiny at `width` of its channels (1/8 unless told),
+    exported at 64 px and verified; `kw` goes to the exporter (opset, dynamic, ...)."""
     import torch
 
     from y7deploy.model.export import export_model
     from y7deploy.model.yolo import build_model, resolve_cfg
 
     torch.manual_seed(seed)
-    cfg = resolve_cfg("yolov7-tiny", form="training")
-    cfg["width_multiple"] = 0.125
+    cfg = dict(resolve_cfg("yolov7-tiny", form="training"), width_multiple=width)
     model = build_model(cfg, nc=2)
     return export_model(model, ["cat", "dog"], name=name, version=version, out=out, img_size=[64], **kw).release.path
 
@@ -64,15 +64,24 @@ def releases(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def deploy_lab(request):
+def deploy_lab(request, tmp_path_factory):
+    """The lab, provisioned once per session (parser built per CUDA, app and guard units
+    installed), for tests/deploy and tests/faults alike: provision does not read the gate
+    vars or the hosts' sources their inventories differ in."""
     name = os.environ.get("Y7DEPLOY_DEPLOY_LAB")
     if not name:
-        return request.getfixturevalue("lab")
-    if os.geteuid() != 0:
+        lab = request.getfixturevalue("lab")
+    elif os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    from y7deploy.lab import Lab
+    else:
+        from y7deploy.lab import Lab
 
-    return Lab(name)
+        lab = Lab(name)
+    root = tmp_path_factory.mktemp("provision")
+    fleet = LabFleet(lab, root, root)
+    proc = fleet.y7("provision", "-i", str(fleet.inventory))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return lab
 
 
 class LabFleet:
@@ -180,8 +189,5 @@ class LabFleet:
 
 @pytest.fixture(scope="session")
 def lab_fleet(deploy_lab, releases, tmp_path_factory) -> LabFleet:
-    """The lab, provisioned once: parser built per CUDA, app and guard units installed."""
-    fleet = LabFleet(deploy_lab, releases, tmp_path_factory.mktemp("deploy"))
-    proc = fleet.y7("provision", "-i", str(fleet.inventory))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return fleet
+    """The provisioned lab as a fleet of all its hosts, with the gate settings of GATE_VARS."""
+    return LabFleet(deploy_lab, releases, tmp_path_factory.mktemp("deploy"))

@@ -1,8 +1,8 @@
-"""The fault suite's shared set-up: its own releases, and the shared lab provisioned once.
-
-The lab is tests/deploy's `deploy_lab` (the session `lab`, or Y7DEPLOY_DEPLOY_LAB=NAME for a
-lab brought up by hand); `fault_kit` holds the ways these tests watch and judge a device.
-tests/ is not a package, so both kit folders are put on the path here.
+"""The fault suite's shared set-up: its own releases, built once per session, and the lab
+provisioned once per session (tests/deploy's `deploy_lab`: the session `lab`, or
+Y7DEPLOY_DEPLOY_LAB=NAME for a lab brought up by hand); `fault_kit` holds the ways these
+tests watch and judge a device. tests/ is not a package, so both kit folders are put on the
+path here.
 """
 
 import sys
@@ -14,8 +14,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "deploy"))
 
-from deploy_lab_kit import deploy_lab  # noqa: E402,F401 - the lab fixture, shared with tests/deploy
-from fault_kit import FaultFleet, export_release  # noqa: E402
+from deploy_lab_kit import deploy_lab, export  # noqa: E402,F401 - the provisioned lab, shared with tests/deploy
+from fault_kit import FaultFleet  # noqa: E402
 
 # name -> (seed, width multiple). Wide ones are over the upload's one-round-trip size (512 KiB):
 # they go through the resumable path, as every real YOLOv7 model does.
@@ -40,14 +40,11 @@ def fault_releases(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fault-releases")
     for rid, (seed, width) in RELEASES.items():
         name, _, version = rid.partition("-")
-        export_release(out, name, version, seed, width)
+        export(out, name, version, seed, width)
     return out
 
 
 @pytest.fixture(scope="session")
 def fault_fleet(deploy_lab, fault_releases, tmp_path_factory) -> FaultFleet:
-    """The lab as a fleet for fault tests: provisioned, tiny gate windows, nothing pruned."""
-    fleet = FaultFleet(deploy_lab, fault_releases, tmp_path_factory.mktemp("faults"))
-    proc = fleet.y7("provision", "-i", str(fleet.inventory))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return fleet
+    """The provisioned lab as a fleet for fault tests: tiny gate windows, nothing pruned."""
+    return FaultFleet(deploy_lab, fault_releases, tmp_path_factory.mktemp("faults"))

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 from deploy_lab_kit import GATE_VARS, LabFleet
@@ -28,20 +28,8 @@ FAULT_VARS = {**GATE_VARS, "health_window": 2, "health_deadline": 15, "commit_de
 STATE_WORDS = {"committed": "committed", "switched": "uncommitted", "rolled_back": "rolled back"}
 TRTEXEC_BUILD = "^/usr/bin/python3 /usr/src/tensorrt/bin/trtexec --onnx"
 BUILD_SECONDS = "/etc/y7deploy-lab/trtexec-build-seconds"
+SPARE = ("--max-fail-percentage", "25")  # push option: one host of four may fail without stopping the rest
 UPLOAD_SEEN = 128 * 1024  # of a model of 1.5 MB: about 1 s of the 12 s a slowed upload takes
-
-
-def export_release(out: Path, name: str, version: str, seed: int, width: float) -> Path:
-    """A real bundle: yolov7-tiny at `width` of its channels, exported at 64 px and verified."""
-    import torch
-
-    from y7deploy.model.export import export_model
-    from y7deploy.model.yolo import build_model, resolve_cfg
-
-    torch.manual_seed(seed)
-    cfg = dict(resolve_cfg("yolov7-tiny", form="training"), width_multiple=width)
-    return export_model(build_model(cfg, nc=2), ["cat", "dog"], name=name, version=version, out=out,
-                        img_size=[64]).release.path
 
 
 @dataclass
@@ -210,6 +198,17 @@ class FaultFleet(LabFleet):
         st = self.state(host)
         return st.get("state") == "switched" and st.get("run_id") != before.get("run_id")
 
+    def switching(self, release: str, *args: str, host: str | None = None, printing: bool = False) -> Background:
+        """`push RELEASE` started, handed over once `host` (else any host) has switched to it,
+        and, if `printing`, once the app of `release` prints its first **PERF: row there."""
+        hosts = [host] if host else self.hosts
+        prior = {h: self.state(h) for h in hosts}
+        push = self.start(release, *args)
+        self.wait_for(f"{host or 'a host'} switched to {release}" + (", its app printing" if printing else ""),
+                      lambda: any(self.switched_by_other_run(h, prior[h]) and (not printing or self.app_printing(h, release))
+                                  for h in hosts), every=0.2)
+        return push
+
     def app_printing(self, host: str, release: str) -> bool:
         """The app's latest start is on `release` and has printed its first **PERF: row."""
         events = self.app_events(host)
@@ -267,6 +266,28 @@ class FaultFleet(LabFleet):
             assert row["unit"].split("/")[0] == self.unit(host, "ActiveState"), (host, row)
             assert row["engine_key"] == st.get("engine_key"), (host, row, st)
         return rows
+
+    def assert_held(self, before: dict[str, dict[str, str]], release: str, odd: str | None = None,
+                    odd_release: str | None = None) -> None:
+        """What a fault leaves: every host runs a whole release (`release`; `odd` its
+        `odd_release`), `status` says what each device says, nothing kept on a device is lost."""
+        self.assert_fleet_on(release, odd, odd_release)
+        self.assert_status_tells_the_truth()
+        self.assert_nothing_lost(before)
+
+    def assert_rerun_converges(self, before: dict[str, dict[str, str]], release: str, *args: str,
+                               committed: Iterable[str] = ()) -> Outcome:
+        """The same push run again, with no manual step in between: it exits 0, switches the
+        `committed` hosts to `release` and finds the others already there; then every host runs
+        it, no half-written file is left anywhere, nothing kept is lost."""
+        again = self.push_now(release, *args)
+        assert again.code == 0, again.output
+        want = {h: "committed" if h in set(committed) else "unchanged" for h in self.hosts}
+        assert {h: again.result(h) for h in self.hosts} == want, again.output
+        self.assert_fleet_on(release)
+        assert {h: self.leftovers(h) for h in self.hosts} == {h: [] for h in self.hosts}
+        self.assert_nothing_lost(before)
+        return again
 
     def assert_nothing_lost(self, before: dict[str, dict[str, str]]) -> None:
         for host, files in before.items():

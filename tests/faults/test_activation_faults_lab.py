@@ -22,6 +22,7 @@ lost through the gate.
 from __future__ import annotations
 
 import pytest
+from fault_kit import SPARE
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -35,12 +36,9 @@ def test_an_app_that_crashes_after_activation_is_rolled_back_and_the_wave_put_ba
     f = fault_fleet
     host = f.hosts[1]
     before = f.begin(A)
-    prior = f.state(host)
     crashes = sum(e["event"] == "crash" for e in f.app_events(host))
 
-    push = f.start(B, *WIDE_GATE)
-    f.wait_for(f"{host}: the app of {B} running", lambda: f.switched_by_other_run(host, prior)
-               and f.app_printing(host, B))
+    push = f.switching(B, *WIDE_GATE, host=host, printing=True)
     f.lab.fault(host, "app-crash")  # the new release's app dies once, after it ran
     try:
         f.wait_for(f"{host}: the app crashing",
@@ -50,27 +48,18 @@ def test_an_app_that_crashes_after_activation_is_rolled_back_and_the_wave_put_ba
     done = push.wait()
 
     assert done.code == 4, done.output  # one canary of four failed: more than 0 %
-    assert done.result(host) == "rolled_back" and "App run failed" in done.report["hosts"][host]["reason"]
+    assert done.result(host) == "rolled_back" and "App run failed" in done.reason(host)
     assert done.others(host) == {"reverted"}
-    f.assert_fleet_on(A)
     assert f.state(host)["state"] == "rolled_back"
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now(B, *WIDE_GATE)
-    assert again.code == 0, again.output
-    assert again.others("") == {"committed"}
-    f.assert_fleet_on(B)
-    f.assert_nothing_lost(before)
+    f.assert_held(before, A)
+    f.assert_rerun_converges(before, B, *WIDE_GATE, committed=f.hosts)
 
 
 def test_a_push_killed_during_activation_is_converged_by_the_next_run_before_the_deadline(fault_fleet):
     f = fault_fleet
     before = f.begin(B)
-    prior = {h: f.state(h) for h in f.hosts}
 
-    push = f.start(A, *WIDE_GATE)
-    f.wait_for("a host switched", lambda: any(f.switched_by_other_run(h, prior[h]) for h in f.hosts), every=0.2)
+    push = f.switching(A, *WIDE_GATE)
     push.proc.kill()  # SIGKILL: no cleanup, no commit, the links just close
     push.proc.wait()
     pending = [h for h in f.hosts if f.state(h).get("state") == "switched"]
@@ -78,15 +67,12 @@ def test_a_push_killed_during_activation_is_converged_by_the_next_run_before_the
     rows = f.assert_status_tells_the_truth()
     assert all(rows[h]["state"] == "uncommitted" for h in pending)
 
-    again = f.push_now(A, *WIDE_GATE)  # well inside the 30 s commit deadline of the killed run
-    assert again.code == 0, again.output
-    assert again.others("") == {"committed"}
-    f.assert_fleet_on(A)
+    # Well inside the 30 s commit deadline of the killed run.
+    f.assert_rerun_converges(before, A, *WIDE_GATE, committed=f.hosts)
     for h in f.hosts:
         armed = f.root(h, "systemctl list-units 'y7deploy-confirm-*' --state=active --no-legend --plain")
         assert not armed.strip(), (h, armed)  # the killed run's timer will not switch anything later
     f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
 
 
 def test_power_cut_while_uncommitted_comes_back_on_the_old_release_and_a_rerun_converges(fault_fleet):
@@ -95,8 +81,7 @@ def test_power_cut_while_uncommitted_comes_back_on_the_old_release_and_a_rerun_c
     before = f.begin(A)
     prior = f.state(host)
 
-    push = f.start(B, "--max-fail-percentage", "25", *WIDE_GATE)
-    f.wait_for(f"{host} switched to {B}", lambda: f.switched_by_other_run(host, prior))
+    push = f.switching(B, *SPARE, *WIDE_GATE, host=host)
     f.lab.fault(host, "power-cut")
     try:
         done = push.wait()
@@ -107,52 +92,38 @@ def test_power_cut_while_uncommitted_comes_back_on_the_old_release_and_a_rerun_c
     finally:
         f.lab.fault(host, "power-on")
 
-    f.assert_fleet_on(B, host, A)  # the guard unit put the uncommitted switch back at boot
+    f.assert_held(before, B, host, A)  # the guard unit put the uncommitted switch back at boot
     st = f.state(host)
     assert st["state"] == "rolled_back" and st["previous"] == prior["previous"], st
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now(B, "--max-fail-percentage", "25", *WIDE_GATE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed"
-    assert again.others(host) == {"unchanged"}
-    f.assert_fleet_on(B)
-    f.assert_nothing_lost(before)
+    f.assert_rerun_converges(before, B, *SPARE, *WIDE_GATE, committed={host})
 
 
 def test_a_second_push_of_the_same_release_waits_for_the_first_and_changes_nothing(fault_fleet):
     f = fault_fleet
     before = f.begin(B)
-    prior = {h: f.state(h) for h in f.hosts}
     builds = {h: f.builds(h) for h in f.hosts}
 
-    first = f.start(A)
-    f.wait_for("a host switched", lambda: any(f.switched_by_other_run(h, prior[h]) for h in f.hosts))
+    first = f.switching(A)
     second = f.start(A, "--lock-timeout", "300")
     one, two = first.wait(), second.wait()
 
     assert one.code == 0 and two.code == 0, one.output + two.output
     assert one.others("") == {"committed"} and two.others("") == {"unchanged"}
-    f.assert_fleet_on(A)
     for h in f.hosts:
         st = f.state(h)
         assert st["run_id"] == one.report["run_id"], (h, st)  # the second run wrote nothing
         switches = [e for e in st["history"] if e.get("run_id") == two.report["run_id"]]
         assert not switches, (h, switches)
     assert {h: f.builds(h) for h in f.hosts} == builds
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
+    f.assert_held(before, A)
 
 
 def test_a_camera_lost_through_the_gate_keeps_that_host_on_its_old_release(fault_fleet):
     f = fault_fleet
     host = f.camera_host
     before = f.begin(A)
-    prior = f.state(host)
 
-    push = f.start(B, "--max-fail-percentage", "25", *WIDE_GATE)
-    f.wait_for(f"{host} switched to {B}", lambda: f.switched_by_other_run(host, prior))
+    push = f.switching(B, *SPARE, *WIDE_GATE, host=host)
     f.lab.fault(host, "camera-down")
     try:
         f.wait_for(f"{host}: the gate giving up on {B}", lambda: f.state(host).get("state") != "switched",
@@ -162,14 +133,7 @@ def test_a_camera_lost_through_the_gate_keeps_that_host_on_its_old_release(fault
     done = push.wait()
 
     assert done.code == 3, done.output
-    assert done.result(host) == "rolled_back" and "FPS" in done.report["hosts"][host]["reason"]
+    assert done.result(host) == "rolled_back" and "FPS" in done.reason(host)
     assert done.others(host) == {"committed"}
-    f.assert_fleet_on(B, host, A)
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now(B, "--max-fail-percentage", "25", *WIDE_GATE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed"
-    f.assert_runs(host, B)
-    f.assert_nothing_lost(before)
+    f.assert_held(before, B, host, A)
+    f.assert_rerun_converges(before, B, *SPARE, *WIDE_GATE, committed={host})

@@ -20,11 +20,9 @@ build (no half-written engine or log left behind).
 from __future__ import annotations
 
 import pytest
-from fault_kit import TRTEXEC_BUILD
+from fault_kit import SPARE, TRTEXEC_BUILD
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
-
-SPARE = ("--max-fail-percentage", "25")  # one host of four may fail without stopping the rest
 
 
 def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_resumes(fault_fleet):
@@ -39,19 +37,10 @@ def test_link_lost_during_upload_leaves_that_host_on_its_release_and_the_rerun_r
     assert done.code == 3, done.output
     assert done.result(host) == "unreachable"
     assert done.others(host) == {"committed"}
-    f.assert_fleet_on("fault-3.0.0", host, "fault-2.0.0")
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now("fault-3.0.0", *SPARE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed"
-    assert again.others(host) == {"unchanged"}
-    # The re-run sent only what had not arrived: at most the model less what the host held at the cut.
+    f.assert_held(before, "fault-3.0.0", host, "fault-2.0.0")
+    again = f.assert_rerun_converges(before, "fault-3.0.0", *SPARE, committed={host})
+    # Only what had not arrived was sent: at most the model less what the host held at the cut.
     assert 0 < again.report["hosts"][host]["bytes_sent"] <= size - arrived, (again.report["hosts"][host], arrived)
-    f.assert_runs(host, "fault-3.0.0")
-    assert f.leftovers(host) == []
-    f.assert_nothing_lost(before)
 
 
 def test_disk_full_during_upload_fails_that_host_leaves_no_partial_file_and_the_rerun_converges(fault_fleet):
@@ -66,16 +55,8 @@ def test_disk_full_during_upload_fails_that_host_leaves_no_partial_file_and_the_
     assert done.code == 3, done.output
     assert done.result(host) == "failed" and "No space left on device" in done.reason(host), done.report["hosts"][host]
     assert done.others(host) == {"committed"}
-    f.assert_fleet_on("fault-4.0.0", host, "fault-3.0.0")
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now("fault-4.0.0", *SPARE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed" and again.others(host) == {"unchanged"}
-    f.assert_fleet_on("fault-4.0.0")
-    assert f.leftovers(host) == []
-    f.assert_nothing_lost(before)
+    f.assert_held(before, "fault-4.0.0", host, "fault-3.0.0")
+    f.assert_rerun_converges(before, "fault-4.0.0", *SPARE, committed={host})
 
 
 def test_sshd_killed_during_the_engine_build_the_open_session_finishes_the_push(fault_fleet):
@@ -96,12 +77,9 @@ def test_sshd_killed_during_the_engine_build_the_open_session_finishes_the_push(
         finally:
             f.lab.fault(host, "clear")
 
-    f.assert_fleet_on("fault-5.0.0")
+    f.assert_held(before, "fault-5.0.0")
     assert f.builds(host) == builds + 1
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-    again = f.push_now("fault-5.0.0")
-    assert again.code == 0 and again.others("") == {"unchanged"}, again.output
+    f.assert_rerun_converges(before, "fault-5.0.0")
 
 
 def test_trtexec_killed_mid_build_keeps_the_fleet_on_one_release_and_the_rerun_builds_only_there(fault_fleet):
@@ -116,19 +94,13 @@ def test_trtexec_killed_mid_build_keeps_the_fleet_on_one_release_and_the_rerun_b
     assert done.result(host) == "failed"
     assert "killed (SIGKILL)" in done.reason(host) and "timed out" not in done.reason(host)
     assert done.others(host) == {"reverted"}
-    f.assert_fleet_on("fault-5.0.0")
     assert f.leftovers(host) == []
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
+    f.assert_held(before, "fault-5.0.0")
 
     builds = {h: f.builds(h) for h in f.hosts}
-    again = f.push_now("fault-6.0.0")
-    assert again.code == 0, again.output
-    assert again.others("") == {"committed"}
+    f.assert_rerun_converges(before, "fault-6.0.0", committed=f.hosts)
     # The engines the others built before the rollout was put back are used, not rebuilt.
     assert {h: f.builds(h) - builds[h] for h in f.hosts} == {h: int(h == host) for h in f.hosts}
-    f.assert_fleet_on("fault-6.0.0")
-    f.assert_nothing_lost(before)
 
 
 def test_a_host_that_reboots_during_its_build_comes_back_on_its_release_and_the_rerun_converges(fault_fleet):
@@ -143,16 +115,8 @@ def test_a_host_that_reboots_during_its_build_comes_back_on_its_release_and_the_
     assert done.code == 3, done.output
     assert done.result(host) in ("unreachable", "failed")
     assert done.others(host) == {"committed"}
-    f.assert_fleet_on("fault-7.0.0", host, "fault-6.0.0")  # its unit came up with it, on its release
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now("fault-7.0.0", *SPARE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed"
-    f.assert_fleet_on("fault-7.0.0")
-    assert f.leftovers(host) == []
-    f.assert_nothing_lost(before)
+    f.assert_held(before, "fault-7.0.0", host, "fault-6.0.0")  # its unit came up with it, on its release
+    f.assert_rerun_converges(before, "fault-7.0.0", *SPARE, committed={host})
 
 
 def test_a_link_slowed_mid_push_delays_that_host_but_fails_nothing(fault_fleet):
@@ -171,9 +135,8 @@ def test_a_link_slowed_mid_push_delays_that_host_but_fails_nothing(fault_fleet):
     assert done.code == 0, done.output
     assert done.others("") == {"committed"}
     assert done.report["hosts"][host]["bytes_sent"] >= (f.releases / "fault-8.0.0" / "model.onnx").stat().st_size
-    f.assert_fleet_on("fault-8.0.0")
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
+    f.assert_held(before, "fault-8.0.0")
+    f.assert_rerun_converges(before, "fault-8.0.0")
 
 
 def test_disk_full_during_the_engine_build_fails_that_host_and_leaves_no_partial_engine(fault_fleet):
@@ -189,14 +152,7 @@ def test_disk_full_during_the_engine_build_fails_that_host_and_leaves_no_partial
             f.lab.fault(host, "clear")
 
     assert done.code == 3, done.output
-    assert done.result(host) == "failed" and "engine build failed" in done.report["hosts"][host]["reason"]
+    assert done.result(host) == "failed" and "engine build failed" in done.reason(host)
     assert done.others(host) == {"committed"}
-    f.assert_fleet_on("fault-9.0.0", host, "fault-8.0.0")
-    f.assert_status_tells_the_truth()
-    f.assert_nothing_lost(before)
-
-    again = f.push_now("fault-9.0.0", *SPARE)
-    assert again.code == 0, again.output
-    assert again.result(host) == "committed" and again.others(host) == {"unchanged"}
-    f.assert_fleet_on("fault-9.0.0")
-    f.assert_nothing_lost(before)
+    f.assert_held(before, "fault-9.0.0", host, "fault-8.0.0")
+    f.assert_rerun_converges(before, "fault-9.0.0", *SPARE, committed={host})
