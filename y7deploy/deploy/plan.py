@@ -25,8 +25,8 @@ Host vars read (inventory group_vars/host_vars; defaults in VAR_DEFAULTS):
 Each host's release directory (its *slot*) is releases/<ID>, unless the host keeps
 releases/<ID> with other configs: then the new configs go into a slot of their own,
 releases/<ID>@cfg-<digest of the configs>, whose bundle files release_sync hard-links from
-the kept one; a kept directory is never edited. A config-only change is then a switch like any other: rename(2) of
-`current`, the gate, commit or revert to the untouched old directory.
+the kept one; a kept directory is never edited. A config-only change is then a switch like
+any other: rename(2) of `current`, the gate, commit or revert to the untouched old directory.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class HostPlan:
     commit_deadline_s: int
     build_timeout_s: int
     keep_releases: int
-    need_mb: int  # free disk the plan asked of /opt
+    need_mb: int  # free disk the plan asked of the root's file system
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask wherever shown
     slot: str = ""  # the directory under releases/ (release, or release@cfg-<digest>)
 
@@ -135,7 +135,8 @@ class HostPlan:
         return {
             "host": self.host, "device_class": self.device_class, "canary": self.canary,
             # `release` names the directory under releases/ (the slot); `bundle` the release id
-            "release": self.target, "bundle": self.release, "root": self.root, "owner": self.owner, "release_dir": self.release_dir,
+            "release": self.target, "bundle": self.release, "root": self.root, "owner": self.owner,
+            "release_dir": self.release_dir,
             "engine": {"key": self.engine_key, "path": self.engine_path, "tmp": self.engine_tmp,
                        "log": self.engine_log, "argv": list(self.trtexec_argv), "timeout": self.build_timeout_s},
             "precision": self.precision, "batch": self.batch, "dynamic": self.dynamic, "dla_core": self.dla_core,
@@ -362,9 +363,9 @@ def plan_push(manifest: Mapping[str, Any], release_dir_files: Mapping[str, Mappi
 
     `facts_by_host[h]` is fleet.facts.parse's dict, or None when facts could not be read.
     `release_dir_files` is release_files(bundle dir). `on_device[h]`, when known, lists the
-    host's kept `releases` and `engines` (keys), which need no disk again, its `current` and
-    `previous`, and `release_files` ({directory under releases/: {file name: sha256}} of its
-    manifest.json and configs), which decide the slot (slot_for) and refuse a re-exported id.
+    host's kept `releases` and `engines` (keys), which need no disk again, and `release_files`
+    ({directory under releases/: {file name: sha256}} of its manifest.json and configs), which
+    decide the slot (slot_for) and refuse a re-exported id.
     `templates` is the run's template cache (one is made when not given).
     """
     templates = templates or Templates()

@@ -95,9 +95,8 @@ def _plan(bundle: Any, devices: dict[str, Device], fleet: Fleet, precision: str 
             opencv = str(hv.get("deepstream_yolo_opencv") or "").lower() in ("1", "true", "yes", "on")
             hv["y7_parser_sha"] = device.parser_sha(planning.parser_cuda_ver(device.facts), opencv)
         variables[host] = hv
-    held = {h: {"releases": d.releases, "engines": d.engines, "current": d.current,
-                "previous": d.raw.get("previous"), "release_files": d.raw.get("release_files") or {}}
-            for h, d in devices.items()}
+    held = {h: {"releases": d.releases, "engines": d.engines,
+                "release_files": d.raw.get("release_files") or {}} for h, d in devices.items()}
     return planning.plan_push(bundle.manifest, planning.release_files(bundle.path), facts, variables,
                               planning.PushOptions(precision=precision), on_device=held,
                               templates=planning.Templates())
@@ -203,8 +202,9 @@ def _done(p: planning.HostPlan, device: Device, report: Report) -> bool:
         return True  # busy or unreachable: not ours to touch
     on_disk = device.raw.get("current_configs") or {}
     same_configs = all(on_disk.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in p.rendered)
-    if st.state in ("committed", "rolled_back", "staged") and device.current == p.target and p.engine_key in device.engines \
-            and same_configs and device.raw.get("unit", {}).get("ActiveState") == "active":
+    if st.state in ("committed", "rolled_back", "staged") and device.current == p.target \
+            and p.engine_key in device.engines and same_configs \
+            and device.raw.get("unit", {}).get("ActiveState") == "active":
         report.hosts[p.host].result = "unchanged"
         report.hosts[p.host].reason = f"already on {p.target}"
         return True

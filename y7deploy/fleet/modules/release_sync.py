@@ -50,7 +50,8 @@ for f in want["files"]:
         continue
     out[f["name"]] = "missing"
     # by the manifests' sha256, then the same name in the other releases (manifest.json itself)
-    same_name = [os.path.join(search, rel, f["name"]) for rel in sorted(os.listdir(search))] if os.path.isdir(search) else []
+    same_name = [os.path.join(search, rel, f["name"])
+                 for rel in (sorted(os.listdir(search)) if os.path.isdir(search) else [])]
     for cand in index.get(f["sha256"], []) + same_name:
         if cand != target and os.path.isfile(cand) and os.path.getsize(cand) == f["size"] and sha(cand) == f["sha256"]:
             out[f["name"]] = cand
