@@ -181,6 +181,8 @@ TEMPLATES = {
     "syntax-error": ("{% if y7_batch %}\nbatch-size={{ y7_batch }}\n", ["app.j2", "syntax"]),
     "undefined-variable": ("[property]\nnum-detected-classes={{ y7_num_classes }}\n", ["app.j2", "'y7_num_classes'",
                                                                                        "site.yml:5"]),
+    "unknown-filter": ("[property]\nbatch-size={{ inventory_hostname | frobnicate }}\n",
+                       ["site.yml:5", "'frobnicate'", "template app.j2"]),
 }
 
 
