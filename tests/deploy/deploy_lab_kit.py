@@ -67,7 +67,8 @@ def releases(tmp_path_factory) -> Path:
 def deploy_lab(request, tmp_path_factory):
     """The lab, provisioned once per session (parser built per CUDA, app and guard units
     installed), for tests/deploy and tests/faults alike: provision does not read the gate
-    vars or the hosts' sources their inventories differ in."""
+    vars or the hosts' sources their inventories differ in. Every module that imports this
+    fixture gets its own instance of it, so a mark in the session's temp folder says it is done."""
     name = os.environ.get("Y7DEPLOY_DEPLOY_LAB")
     if not name:
         lab = request.getfixturevalue("lab")
@@ -77,10 +78,12 @@ def deploy_lab(request, tmp_path_factory):
         from y7deploy.lab import Lab
 
         lab = Lab(name)
-    root = tmp_path_factory.mktemp("provision")
-    fleet = LabFleet(lab, root, root)
-    proc = fleet.y7("provision", "-i", str(fleet.inventory))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    done = tmp_path_factory.getbasetemp() / f"provisioned-{lab.name}"
+    if not done.exists():
+        root = tmp_path_factory.mktemp("provision")
+        proc = LabFleet(lab, root, root).y7("provision", "-i", str(root / "inventory"))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        done.touch()
     return lab
 
 
