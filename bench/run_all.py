@@ -159,6 +159,9 @@ def render(host: list[str], outcomes: list[Outcome], pending: list[str], kept: d
              "several runs and ratios taken in the same run; the load average is the 1, 5 and 15 minute one.", "",
              "## Machine", ""]
     lines += [f"- {line}" for line in host]
+    if kept:
+        lines += ["", f"Kept from earlier runs (--keep), each as it was written with the time it finished: "
+                      f"{', '.join(sorted(kept))}. The machine above is the one of the last run."]
     sections = dict(kept or {})
     for o in outcomes:
         verdict = "ok" if o.returncode == 0 else f"FAILED (exit {o.returncode})"

@@ -102,4 +102,5 @@ def test_runs_written_to_other_files_are_merged_without_running_anything(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert "alpha measured" in results and "slow measured" in results and "alpha ran again" not in results
     assert results.index("## alpha.py") < results.index("## slow.py") and "Not run yet" not in results
+    assert "Kept from earlier runs (--keep)" in results.split("## alpha.py")[0]
 
