@@ -48,6 +48,7 @@ class Outcome:
     load_after: str
     output: str
     finished: str = ""
+    args: tuple[str, ...] = ()
 
 
 def machine(proc: Path = Path("/proc")) -> list[str]:
@@ -135,7 +136,8 @@ def run(script: Path, args: list[str], timeout: float, echo=None) -> Outcome:
         code = 124
     reader.join()
     output = "".join(lines) + (f"\n(stopped after {timeout:.0f} s)\n" if code == 124 else "")
-    return Outcome(script.name, summary_of(script), code, time.monotonic() - start, before, load(), output, now())
+    return Outcome(script.name, summary_of(script), code, time.monotonic() - start, before, load(), output, now(),
+                   tuple(args))
 
 
 SECTION = re.compile(r"^## (\S+\.py)$", re.M)
@@ -167,6 +169,7 @@ def render(host: list[str], outcomes: list[Outcome], pending: list[str], kept: d
         verdict = "ok" if o.returncode == 0 else f"FAILED (exit {o.returncode})"
         sections[o.script] = "\n".join([
             f"## {o.script}", "", o.summary, "",
+            *([f"options: `{shlex.join(o.args)}`", ""] if o.args else []),
             f"{verdict}, {o.seconds:.0f} s, finished {o.finished}; load average before {o.load_before}, "
             f"after {o.load_after}", "", "```", o.output.rstrip(), "```"])
     for name in sorted(sections):

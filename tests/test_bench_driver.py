@@ -53,6 +53,7 @@ def test_args_reach_the_script_they_name(tmp_path):
     results = (tmp_path / "RESULTS.md").read_text()
     assert proc.returncode == 0, proc.stderr
     assert "push args: ['--hosts', '1,10', '--note', 'two words']" in results
+    assert "options: `--hosts 1,10 --note 'two words'`" in results.split("## push.py")[1]
     assert "train args: ['--upstream', '/src/yolov7', '--epochs', '1']" in results
     assert drive(tmp_path, "--only", "push", "--args", "train=--epochs 1").returncode != 0
 
