@@ -14,8 +14,10 @@ The floor is N parallel `ssh host true` with OpenSSH.
     .venv/bin/python bench/push_compare.py [--hosts 1,10,50] [--repeat 3,3,1] [--only y7deploy,ansible,pyinfra]
 
 --repeat is one count for every fleet size or one per size (smallest first); the default
-repeats 1 and 10 hosts three times and 50 hosts once, which is what fits a 2-core machine
-in about an hour (a round of the three tools at 50 hosts takes ~15 min there).
+repeats 1 and 10 hosts three times and 50 hosts once. On a shared 2-core machine (load
+20-30) a round of the three tools took ~4 min at 1 host and ~10 min at 10 hosts
+(ansible-playbook 405 s of it); --only-at 50=y7deploy,pyinfra leaves ansible-playbook out
+where its round would not fit.
 
 Prints medians, ratios taken in the same run, how wall time grows with the hosts, and
 each host's downtime (systemd's "Stopping" of the app → the first `**PERF:` line of the
