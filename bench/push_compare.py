@@ -487,6 +487,7 @@ def main() -> int:
     finally:
         if not (args.keep or args.reuse_lab):
             lab.down(log=lambda *_: None)
+        if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     for (n, tool), why in results.failed.items():
         notes.append(f"{TOOL_NAMES[tool]} failed at {n} hosts: {why.splitlines()[0]}")
