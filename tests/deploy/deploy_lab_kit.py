@@ -51,15 +51,23 @@ def export(out: Path, name: str, version: str, seed: int, width: float = 0.125, 
 
 @pytest.fixture(scope="session")
 def releases(tmp_path_factory) -> Path:
-    """releases/: tiny-1.0.0, tiny-2.0.0, tinyop-14 (opset 14), tinydyn-1 (dynamic batch)."""
+    """releases/: tiny-1.0.0, tiny-2.0.0, tinyop-14 (opset 14), tinydyn-1 (dynamic batch).
+
+    Exported once per session, in one folder: every module that imports this fixture gets its
+    own instance of it, and a second export of tiny-1.0.0 (another `created`, so another
+    manifest) is a re-exported id, which push refuses on the devices that keep the first."""
     import torch
 
+    out = tmp_path_factory.getbasetemp() / "deploy-releases"
+    if (out / ".exported").exists():
+        return out
     torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("releases")
+    out.mkdir(exist_ok=True)
     export(out, "tiny", "1.0.0", 1)
     export(out, "tiny", "2.0.0", 2)
     export(out, "tinyop", "14", 3, opset=14)
     export(out, "tinydyn", "1", 4, dynamic=True)
+    (out / ".exported").touch()
     return out
 
 
