@@ -81,6 +81,13 @@ def test_a_kept_release_is_never_edited_whether_it_runs_or_is_only_kept():
         assert plan_on(kept, sources=OTHER_CAMERA).hosts["nx1"].target.startswith(RELEASE + SLOT_MARK)
 
 
+def test_a_release_whose_upload_was_cut_before_its_configs_is_finished_in_place_not_slotted():
+    # What a cut upload leaves: the bundle's manifest and labels, no rendered config.
+    half = {"manifest.json": files()["manifest.json"]["sha256"], "labels.txt": "0" * 64}
+    p = plan_on(running({RELEASE: half, "yolov7-tiny-1": {}}, current="yolov7-tiny-1")).hosts["nx1"]
+    assert p.target == RELEASE and p.release_dir == f"/opt/y7deploy/releases/{RELEASE}"
+
+
 def test_a_release_id_the_host_keeps_with_another_manifest_is_refused_naming_host_and_reason():
     first = plan_on({"releases": [], "engines": []}).hosts["nx1"]
     kept = dict(sums(first), **{"manifest.json": "99" * 32})

@@ -258,7 +258,8 @@ def config_digest(rendered: Sequence[RenderedFile]) -> str:
 def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, Any]) -> str:
     """The directory under releases/ that takes `rendered` (configs rendered for releases/<release>).
 
-    releases/<release> when the host does not hold it or holds these very configs there. A kept
+    releases/<release> when the host does not hold it, holds these very configs there, or holds
+    it without configs (an upload cut short: it never ran, and a re-run resumes it). A kept
     directory is never edited: it may run, or be what a revert, `previous` or `rollback --to`
     returns to, and a failed push must leave it as it was. Other configs get the config slot
     <release>@cfg-<digest>, named by them, so a re-run of the same push finds it again.
@@ -266,6 +267,8 @@ def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, 
     if release not in (held.get("releases") or []):
         return release
     on_device = (held.get("release_files") or {}).get(release) or {}
+    if not any(r.name in on_device for r in rendered):
+        return release  # staging was cut before its configs: nothing ever ran from it, finish it in place
     if all(on_device.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in rendered):
         return release
     return f"{release}{SLOT_MARK}{config_digest(rendered)}"

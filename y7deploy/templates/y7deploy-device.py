@@ -62,12 +62,16 @@ def _remove(path):
 def _write_json(path, data):
     """temp, fsync, rename, fsync the directory: a reader sees the old content or the new one."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        _remove(tmp)  # a full disk must not leave a truncated state.json.tmp behind
+        raise
     _fsync_dir(ROOT)
 
 
