@@ -4,10 +4,9 @@ ways to read what happened on a device (the stand-ins' call and event logs, stat
 
 Fixtures are imported by the test modules (`from deploy_lab_kit import ...`).
 
-The lab is the shared session `lab` fixture; Y7DEPLOY_DEPLOY_LAB=NAME runs these tests on a
-lab you brought up yourself instead (for example five hosts, two of one device class:
-`y7deploy lab up --name NAME --profile nano-jp461 --profile xavier-nx-jp513
---profile orin-nano-jp61 --profile agx-orin-jp62 --profile orin-nano-jp61`).
+The lab is the shared session `lab` fixture (five hosts, two of one device class);
+Y7DEPLOY_DEPLOY_LAB=NAME runs these tests on a lab you brought up yourself instead, which
+needs two hosts of one class too for the second-wave tests.
 """
 
 from __future__ import annotations
