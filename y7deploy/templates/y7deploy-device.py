@@ -143,8 +143,9 @@ def restart(unit, release):
         systemctl("stop", unit)
         systemctl("disable", unit)
         return since
-    systemctl("reset-failed", unit)
-    systemctl("enable", unit)
+    systemctl("reset-failed", unit)  # also clears the start rate limit a crashing release ran into
+    if systemctl("is-enabled", unit).stdout.strip() != "enabled":
+        systemctl("enable", unit)  # enable reloads systemd's configuration: only when needed
     systemctl("restart", unit, check=True)
     return since
 
