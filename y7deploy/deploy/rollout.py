@@ -230,11 +230,8 @@ def host_vars(fleet: Fleet, host: str) -> dict[str, Any]:
 
 
 def ledger_file(option: str | None, inventory: str | list[str] | tuple[str, ...] | None) -> Path:
-    """deploy/ledger.py's ledger_path, except that beside an inventory DIRECTORY means next to
-    it: inside it, the inventory loader would read the SQLite file as an inventory source."""
-    from y7deploy.deploy.ledger import DEFAULT_NAME, ledger_path
+    """deploy/ledger.py's ledger_path for the first inventory source given."""
+    from y7deploy.deploy.ledger import ledger_path
 
     first = (inventory if isinstance(inventory, str) else inventory[0]) if inventory else None
-    if first and Path(first).is_dir() and not option:
-        return ledger_path(None, Path(first).resolve().parent / DEFAULT_NAME)
     return ledger_path(option, first)
