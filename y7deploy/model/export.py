@@ -40,11 +40,10 @@ from torch import nn
 
 from y7deploy import __version__
 from y7deploy.errors import UserError
-from y7deploy.release import Release, check_id_part, release_id, write_release
+from y7deploy.release import INPUT_NAME, OUTPUT_NAME, Release, check_id_part, release_id, write_release
 
 DEFAULT_OPSET = 12  # DeepStream-Yolo's default; TensorRT 8.2 parses opset <= 13
 MIN_OPSET, MAX_OPSET = 11, 17  # 11: the first with the ops used here; 17: the TorchScript exporter's safe top
-INPUT_NAME, OUTPUT_NAME = "input", "output"
 OUTPUT_LAYOUT = "x1,y1,x2,y2,score,class"
 BOX_TOL = 1e-3  # of the larger image side
 SCORE_TOL = 1e-4
