@@ -428,8 +428,6 @@ def parse_play(data: Any, file: str, base_dir: Path) -> Play:
     where = f"{file}:{line}"
     if not isinstance(data, dict):
         raise UserError(f"{where}: a play must be a mapping")
-    if "import_playbook" in data:
-        raise UserError(f"{where}: import_playbook is not supported")
     unknown = [k for k in data if k not in PLAY_KEYS]
     if unknown:
         raise UserError(f"{where}: unknown play keyword {unknown[0]!r}")
