@@ -242,9 +242,12 @@ def write_profile_layer(dest: Path, p: Profile, base: Path) -> None:
         + f"< PM_CONFIG DEFAULT={p.nvpmodel[0][0]} >\n")
     (layer / "var/lib/nvpmodel").mkdir(parents=True, exist_ok=True)
     _write(layer / "var/lib/nvpmodel/status", f"pmode:{p.nvpmodel[0][0]:04d}\n")
+    # jetson_clocks: L4T's script at /usr/bin; the lab's one clock setting it pins at max.
+    _install_script(STANDINS / "jetson_clocks.py", layer / "usr/bin/jetson_clocks")
+    _write(layer / "var/lib/y7deploy-lab/clocks", "dynamic\n")
     _write(layer / "etc/y7deploy-lab/trtexec-build-seconds", "0\n")
     # The stand-ins' call logs: writable by the service user too, as the tools are.
-    for log in ("trtexec-standin.log", "deepstream-standin.log"):
+    for log in ("trtexec-standin.log", "deepstream-standin.log", "jetson_clocks-standin.log"):
         _write(layer / "var/log" / log, "", mode=0o666)
     _install_script(HERE / "README.md", layer / "usr/lib/y7deploy-lab/README")
     os.chmod(layer / "usr/lib/y7deploy-lab/README", 0o644)
