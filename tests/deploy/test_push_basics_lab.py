@@ -9,6 +9,11 @@ and releases behind: the first test here needs a lab where tiny-1.0.0 was never 
 
 from __future__ import annotations
 
+import queue
+import signal
+import threading
+import time
+
 import pytest
 from deploy_lab_kit import deploy_lab, lab_fleet, releases  # noqa: F401 - fixtures
 
@@ -121,6 +126,53 @@ def test_app_stop_start_and_status_and_logs_read_the_unit(lab_fleet):
     lab_fleet.wait_for("the app's first **PERF: line", lambda: "**PERF:" in lab_fleet.y7("logs", host, *inv, "-n", "20").stdout)
     logs = lab_fleet.y7("logs", host, *inv, "-n", "5")
     assert logs.returncode == 0 and 1 <= len(logs.stdout.strip().splitlines()) <= 5
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Every line of `stream` into `lines`, then None at its end (keeps draining the pipe)."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def wait_for_line(stream, text: str, timeout: float) -> str:
+    """The first line of `stream` containing `text`; fails naming it when none comes in time.
+
+    A thread reads, so a stream that goes quiet cannot hold the test past `timeout`."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(stream, lines), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no line containing {text!r} within {timeout:.0f} s")
+        if line is None:
+            pytest.fail(f"the stream ended before a line containing {text!r}")
+        if text in line:
+            return line
+
+
+def test_logs_follow_streams_new_perf_lines_until_interrupted(lab_fleet):
+    host = lab_fleet.hosts[0]
+    inv = str(lab_fleet.inventory)
+    assert lab_fleet.y7("app", "start", "-i", inv, "--limit", host).returncode == 0
+    proc = lab_fleet.popen("logs", host, "-i", inv, "-f", "-n", "0")
+    try:
+        wait_for_line(proc.stdout, "**PERF:", timeout=120)  # the app prints one every y7_perf_interval_s
+        follower = "pgrep -f '[j]ournalctl -u y7deploy-app.service .*-f'"
+        assert lab_fleet.root(host, follower).strip()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        stderr = proc.stderr.read()
+        assert code == 0 and "Traceback" not in stderr, stderr
+        # The channel is closed: the journal follower on the host ends at its next line.
+        lab_fleet.wait_for("journalctl -f on the host to end", lambda: not lab_fleet.root(host, follower).strip(),
+                           timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_retention_keeps_the_newest_releases_and_their_engines_never_current_or_previous(lab_fleet):
