@@ -94,3 +94,17 @@ def test_a_host_whose_old_release_fails_the_gate_goes_back_and_is_reported_loudl
         assert "y7deploy-confirm" not in on_v2.root(host, "systemctl list-timers --all --no-pager")
     history = json.loads(on_v2.y7("history", "--host", host, "--json").stdout)
     assert [r["result"] for r in history if r["run_id"] == report["run_id"]] == ["rollback_failed"]
+
+
+def test_a_look_at_the_gate_waits_on_the_device_for_the_next_perf_line_or_the_apps_end(on_v2):
+    host = on_v2.hosts[0]
+    probe = f"python3 /opt/y7deploy/bin/y7deploy-device probe --invocation {invocation(on_v2, host)}"
+    seen = json.loads(on_v2.root(host, probe))["journal"].count("**PERF:")
+    waited = json.loads(on_v2.root(host, f"{probe} --seen {seen} --due 0 --wait 600"))
+    assert waited["journal"].count("**PERF:") > seen
+    # The app gone: no line will come, and the look says so at once instead of waiting it out.
+    on_v2.root(host, "systemctl stop y7deploy-app.service")
+    asked = float(on_v2.root(host, "date +%s.%N"))
+    stopped = json.loads(on_v2.root(host, f"{probe} --seen 1000000 --due 0 --wait 600"))
+    assert stopped["now"] - asked < 600 and stopped["unit"]["ActiveState"] == "inactive"
+    on_v2.root(host, "systemctl start y7deploy-app.service")

@@ -1,7 +1,7 @@
 """rollback's device steps: playbooks/rollback.yml imports the commit-confirmed switch
 (switch.yml) that push.yml imports too, and the runner reads import_playbook as
-ansible-playbook does (ansible-core lists the plays and tasks: the oracle). The gate looks
-again just after the next **PERF: line is due, not a whole poll later."""
+ansible-playbook does (ansible-core lists the plays and tasks: the oracle). Each look at the
+gate has the device wait for the next **PERF: line, due one interval after the last."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from y7deploy.deploy.activate import LATE_S, POLL_S, next_look
+from y7deploy.deploy.activate import LOOK_S, Look, Target, next_look
 from y7deploy.deploy.health import read_journal
 from y7deploy.deploy.steps import playbook_path
 from y7deploy.errors import UserError
@@ -84,14 +84,24 @@ def journal(*perf_times: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_the_gate_looks_again_just_after_the_next_perf_line_is_due():
+def gate(interval_s: float = 1.0, deadline_s: float = 30.0) -> Target:
+    return Target(release="r", root="/opt/y7deploy", switch_doc={}, revert_doc={}, commit_doc={},
+                  engine_path=None, min_fps=5.0, window_s=3.0, streams=1, perf_interval_s=interval_s,
+                  gate_deadline_s=deadline_s, commit_deadline_s=120)
+
+
+def look(text: str, since: float, device_now: float, target: Target) -> Look:
+    return next_look(read_journal(text), text, since, device_now, target)
+
+
+def test_the_next_look_waits_on_the_device_for_the_line_after_those_seen():
     since = 1733018400.0
-    # Last line at +2.0 s, one per second, the device's clock at +2.3 s: the next is due at +3.0 s.
-    assert next_look(read_journal(journal(since + 1.0, since + 2.0)), since, since + 2.3, 1.0) == \
-        pytest.approx(0.7 + LATE_S)
+    # Header and two lines seen, the last at +2.0 s, one a second: the next is due at +3.0 s.
+    assert look(journal(since + 1.0, since + 2.0), since, since + 2.3, gate()) == Look(3, since + 3.0, LOOK_S)
     # No line yet: the first is due one interval after the restart.
-    assert next_look(read_journal(journal()), since, since + 0.4, 1.0) == pytest.approx(0.6 + LATE_S)
-    # A line overdue (the stream slowed): a few looks per interval, not a busy loop.
-    assert next_look(read_journal(journal(since + 1.0)), since, since + 3.0, 1.0) == pytest.approx(0.25)
-    # A long interval never leaves the gate unread for more than POLL_S.
-    assert next_look(read_journal(journal(since + 1.0)), since, since + 1.5, 30.0) == POLL_S
+    assert look(journal(), since, since + 0.4, gate()) == Look(0, since + 1.0, LOOK_S)
+    # A line overdue (the stream slowed): due already, the device reads the journal until it comes.
+    assert look(journal(since + 1.0), since, since + 3.0, gate()).due == since + 2.0
+    # Never past the gate's deadline: 30 s after the restart, 28.5 s gone.
+    assert look(journal(since + 1.0), since, since + 28.5, gate()).wait == pytest.approx(1.5)
+    assert look(journal(since + 1.0), since, since + 31.0, gate()).wait == 0.0

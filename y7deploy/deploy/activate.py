@@ -18,8 +18,7 @@ from typing import Any, Callable
 from y7deploy.deploy import health
 from y7deploy.deploy.steps import Fleet
 
-POLL_S = 1.0  # the longest wait between two looks at a host's gate
-LATE_S = 0.05  # after the moment a **PERF: line is due, for journald to have it
+LOOK_S = 5.0  # the longest one look at a host's gate waits on the device for a **PERF: line
 
 
 @dataclass
@@ -143,17 +142,22 @@ def put_back(fleet: Fleet, targets: dict[str, Target], run_id: str, reasons: dic
 
 def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, str | None]],
           playbook: str, on_gate: Callable[[str, health.Verdict], None] | None) -> dict[str, Any]:
-    """Poll the gate of every host until each has a final verdict or its deadline passed.
+    """Look at the gate of every host until each has a final verdict or its deadline passed.
 
+    Each look waits on the device (up to LOOK_S) for the next **PERF: line, due one
+    interval after the last (or after the restart), so the workstation never sleeps and
+    the verdict comes a moment after the line that decides it.
     Returns {host: Verdict} (a pending verdict at the deadline counts as failed) or, for a
     host that could not be read, {host: "why"}.
     """
     start = time.monotonic()
     todo = dict(hosts)
+    looks = {h: Look(seen=0, due=since + t.perf_interval_s, wait=min(LOOK_S, t.gate_deadline_s))
+             for h, (since, _, t, _) in hosts.items()}
     done: dict[str, Any] = {}
     while todo:
-        waits = [POLL_S]
-        plan = {h: {"root": t.root, "since": f"{since:.3f}", "invocation": before.get("InvocationID", "")}
+        plan = {h: {"root": t.root, "since": f"{since:.3f}", "invocation": before.get("InvocationID", ""),
+                    "seen": looks[h].seen, "due": f"{looks[h].due:.3f}", "wait": f"{looks[h].wait:.3f}"}
                 for h, (since, before, t, _) in todo.items()}
         for host, step in fleet.step(playbook, "gate", list(todo), plan).items():
             since, before, target, engine_path = todo[host]
@@ -170,8 +174,8 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
             if on_gate:
                 on_gate(host, v)
             # On the device's clock (its journal's): a slow link delays the verdict, never fails it.
-            device_elapsed = float(out.get("now") or since) - since
-            timed_out = device_elapsed >= target.gate_deadline_s or \
+            device_now = float(out.get("now") or since)
+            timed_out = device_now - since >= target.gate_deadline_s or \
                 time.monotonic() - start >= 3 * target.gate_deadline_s + 60
             if not v.pending or timed_out:
                 if v.pending:
@@ -182,10 +186,28 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
                 done[host] = v
                 del todo[host]
             else:
-                waits.append(next_look(journal, since, float(out.get("now") or since), target.perf_interval_s))
-        if todo:
-            time.sleep(min(waits))
+                looks[host] = next_look(journal, str(out.get("journal", "")), since, device_now, target)
     return done
+
+
+@dataclass
+class Look:
+    """What the device waits for at the gate's next look: a **PERF: line beyond the `seen`
+    first ones, not before `due` (device epoch), for at most `wait` seconds."""
+
+    seen: int
+    due: float
+    wait: float
+
+
+def next_look(journal: health.JournalReport, text: str, since: float, device_now: float, target: Target) -> Look:
+    """The next look of a pending gate: the line after those in `text`, due one interval after
+    the last (or after the restart before the first), waited for until the gate's deadline
+    but never more than LOOK_S at a time (the live view hears from every look)."""
+    last = journal.perf[-1].time if journal.perf else None
+    due = (last if last is not None else since) + target.perf_interval_s
+    left = since + target.gate_deadline_s - device_now
+    return Look(seen=text.count("**PERF:"), due=due, wait=max(0.0, min(LOOK_S, left)))
 
 
 def _commit_vars(target: Target, run_id: str) -> dict[str, Any]:
@@ -193,17 +215,6 @@ def _commit_vars(target: Target, run_id: str) -> dict[str, Any]:
     if target.keep_releases is not None:
         out["keep_releases"] = target.keep_releases
     return out
-
-
-def next_look(journal: health.JournalReport, since: float, device_now: float, interval_s: float) -> float:
-    """Seconds until a pending gate is worth reading again: just after its next **PERF: line
-    is due (one interval after the last, or after the restart before the first), so the
-    verdict comes a moment after the line that decides it and not up to POLL_S later; a
-    quarter interval while a line is overdue; never more than POLL_S."""
-    last = journal.perf[-1].time if journal.perf else None
-    due = (last if last is not None else since) + interval_s - device_now + LATE_S
-    wait = due if due > LATE_S else interval_s / 4
-    return max(LATE_S, min(POLL_S, wait))
 
 
 class _Clock:

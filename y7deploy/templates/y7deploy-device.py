@@ -14,6 +14,7 @@ the push that made it died or lost its link.
     y7deploy-device revert [--run RUN] [--restart] [--reason TEXT] [--unit U]
     y7deploy-device guard [--unit U]
     y7deploy-device probe --invocation ID | --since EPOCH | --lines N [--unit U]
+                          [--wait S --seen N --due EPOCH]   (wait up to S s for line N+1 of **PERF:)
     y7deploy-device prune --keep N
 """
 
@@ -33,6 +34,7 @@ REVERT = os.path.join(ROOT, "revert.json")  # the state a revert writes, prepare
 UNIT = "y7deploy-app.service"
 TIMER_PREFIX = "y7deploy-confirm-"
 PARSER = "libnvdsinfer_custom_impl_Yolo.so"
+PERF_POLL_S = 0.1  # between two reads of the journal while a **PERF: line is overdue
 
 
 def _now():
@@ -296,17 +298,40 @@ def cmd_guard(args):
 
 
 def cmd_probe(args):
-    props = unit_props(args.unit)
     if args.invocation:  # this start of the app only: not the old one's last words
         window = ["_SYSTEMD_INVOCATION_ID=" + args.invocation]
     else:
         window = ["-u", args.unit] + (["-n", str(args.lines)] if args.lines else ["--since", "@%.3f" % args.since])
-    journal = subprocess.run(
-        ["journalctl", *window, "-o", "short-unix", "--no-pager", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True).stdout
-    print(json.dumps({"unit": props, "journal": journal, "now": _now(),
+    journal = read_journal(window)
+    if args.wait > 0:
+        journal = wait_for_perf(window, journal, args)
+    print(json.dumps({"unit": unit_props(args.unit), "journal": journal, "now": _now(),
                       "current": release_of("current"), "state": read_state().get("state")}))
     return 0
+
+
+def read_journal(window):
+    return subprocess.run(["journalctl", *window, "-o", "short-unix", "--no-pager", "-q"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True).stdout
+
+
+def wait_for_perf(window, journal, args):
+    """The journal once it holds more than `--seen` **PERF: lines, the app's process is gone,
+    or `--wait` seconds passed: the gate's next look then has something new to judge.
+
+    Sleeps until `--due` (when the next line is expected), then reads the journal every
+    PERF_POLL_S: `journalctl -f` would hear of a line only when journald next announces a
+    change, a quarter second or more after the line is in the file.
+    """
+    end = _now() + args.wait
+    pid = unit_props(args.unit).get("MainPID", "0")
+    while journal.count("**PERF:") <= args.seen and pid != "0" and os.path.exists("/proc/" + pid):
+        now = _now()
+        if now >= end:
+            break
+        time.sleep(min(args.due - now if args.due > now else PERF_POLL_S, end - now))
+        journal = read_journal(window)
+    return journal
 
 
 ENGINE_LINE = re.compile(r"^\s*model-engine-file\s*=\s*(\S+)", re.M)
@@ -375,6 +400,9 @@ def main(argv):
             s.add_argument("--since", type=float, default=0.0)
             s.add_argument("--lines", type=int, default=0)
             s.add_argument("--invocation", default="")
+            s.add_argument("--wait", type=float, default=0.0)
+            s.add_argument("--seen", type=int, default=0)
+            s.add_argument("--due", type=float, default=0.0)
         if name == "prune":
             s.add_argument("--keep", type=int, default=3)
     args = p.parse_args(argv)
