@@ -116,7 +116,7 @@ class Fleet:
         self.on_task = on_task
         self.conns: dict[str, Any] = {}
         self.locks: dict[str, Any] = {}
-        self._books: dict[str, Any] = {}  # parsed once: a gate polls its play many times
+        self._books: dict[str, Any] = {}  # parsed and checked once: a gate polls its play many times
         self._beat: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -140,10 +140,11 @@ class Fleet:
                              accept_new_host_keys=self.options.accept_new_host_keys)
         collect = _Collect(self.on_task)
 
-        if playbook not in self._books:
+        first = playbook not in self._books
+        if first:
             self._books[playbook] = load_playbook(playbook_path(playbook))
         runner = Runner(copy.deepcopy(self._books[playbook]), self.inventory, options, collect, self._connect)
-        runner.prepare()
+        runner.prepare(check_vars=first)
         runner.run()
         return {h: collect.steps.get(h, HostStep(status="skipped")) for h in hosts}
 

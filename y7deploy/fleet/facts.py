@@ -32,9 +32,9 @@ SOC_COMPUTE = {"tegra234": "8.7", "tegra194": "7.2", "tegra186": "6.2", "tegra21
 MODEL_SOC = (("orin", "tegra234"), ("xavier", "tegra194"), ("tx2", "tegra186"),
              ("nano", "tegra210"), ("tx1", "tegra210"), ("tk1", "tegra124"))
 
-SCRIPT = r"""
+VERSIONS_SCRIPT = r"""
 echo @@tegra; head -n1 /etc/nv_tegra_release 2>/dev/null
-echo @@l4tcore; dpkg-query -W -f='${Version}' nvidia-l4t-core 2>/dev/null; echo
+echo @@l4tcore; [ -r /etc/nv_tegra_release ] || dpkg-query -W -f='${Version}' nvidia-l4t-core 2>/dev/null; echo
 echo @@model; for f in /proc/device-tree/model /sys/firmware/devicetree/base/model; do [ -r $f ] && { tr -d '\000' < $f; echo; break; }; done
 echo @@compatible; for f in /proc/device-tree/compatible /sys/firmware/devicetree/base/compatible; do [ -r $f ] && { tr '\000' ' ' < $f; echo; break; }; done
 echo @@cuda; cat /usr/local/cuda/version.json /usr/local/cuda/version.txt 2>/dev/null; readlink -f /usr/local/cuda 2>/dev/null
@@ -42,10 +42,12 @@ echo @@trt; dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' tenso
 echo @@ds; cat /opt/nvidia/deepstream/deepstream/version 2>/dev/null; readlink -f /opt/nvidia/deepstream/deepstream 2>/dev/null
 echo @@disk; df -Pk /opt 2>/dev/null | tail -n1
 echo @@mem; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
-echo @@nvp; (nvpmodel -q || /usr/sbin/nvpmodel -q) 2>/dev/null
 echo @@os; . /etc/os-release 2>/dev/null; echo "$ID"; echo "$VERSION_ID"; uname -m; uname -n
-true
 """
+POWER_MODE_SCRIPT = """echo @@nvp; (nvpmodel -q || /usr/sbin/nvpmodel -q) 2>/dev/null
+"""
+# Every fact; VERSIONS_SCRIPT alone leaves power_mode empty (a rollout plans nothing from it).
+SCRIPT = VERSIONS_SCRIPT + POWER_MODE_SCRIPT + "true\n"
 
 
 def sections(output: str) -> dict[str, list[str]]:

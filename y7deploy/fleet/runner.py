@@ -120,8 +120,9 @@ class Runner:
 
     # --- before anything runs ------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Resolve every play's hosts and check every variable name; raise UserError on any problem."""
+    def prepare(self, check_vars: bool = True) -> None:
+        """Resolve every play's hosts and check every variable name (unless `check_vars` is
+        False: a caller running the same playbook again); raise UserError on any problem."""
         from y7deploy.fleet.patterns import select_hosts
 
         limit = set(select_hosts(self.inventory, self.options.limit)) if self.options.limit else None
@@ -139,7 +140,8 @@ class Runner:
                     hv = self.inventory.host_vars(name)
                     self.hosts[name] = HostState(name, hv)
                     known |= set(hv)
-        check_names(self.book, known)
+        if check_vars:
+            check_names(self.book, known)
         for play in self.book.plays:
             self._resolve_rollout_settings(play)
         prepare = getattr(self.connect, "prepare", None)

@@ -1,6 +1,7 @@
 """deploy_facts: the host's Jetson facts and its y7deploy state, in one round trip.
 
-Returns `ansible_facts` with `jetson` (as the facts module) and `y7`: state.json's text,
+Returns `ansible_facts` with `jetson` (as the facts module, less the power mode: nothing a
+rollout plans depends on it, and `nvpmodel -q` is the slowest fact to read) and `y7`: state.json's text,
 what `current` and `previous` point at, the releases, engines and parser builds present
 (parsers newest first), the engine each release's config names, the sha256 of the
 current release's .txt files and of every kept release's manifest.json and .txt files, the
@@ -47,7 +48,7 @@ true
 def run(ctx: ModuleContext, args: dict[str, Any]) -> dict[str, Any]:
     root = args.get("root") or "/opt/y7deploy"
     unit = args.get("unit") or "y7deploy-app.service"
-    rc, out, err = ctx.run(jetson_facts.SCRIPT + STATE_SCRIPT.format(root=q(root), unit=q(unit), props=PROPS))
+    rc, out, err = ctx.run(jetson_facts.VERSIONS_SCRIPT + STATE_SCRIPT.format(root=q(root), unit=q(unit), props=PROPS))
     if rc != 0 and not out:
         return failed(f"fact gathering failed: {err.strip()}")
     found = jetson_facts.parse(out)
