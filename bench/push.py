@@ -107,6 +107,7 @@ def main() -> int:
     from y7deploy.deploy.parser import PARSER_DIR, tree_sha
     from y7deploy.lab import Lab
 
+    compare.bytecode()
     print("\n".join(compare.machine()[:1] + compare.machine()[2:]))
     lab = Lab(args.name)
     work = Path(tempfile.mkdtemp(prefix="y7pushbench-"))
