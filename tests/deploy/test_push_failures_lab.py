@@ -125,7 +125,7 @@ def test_unreachable_host_mid_push_the_rest_finish_exit_3_and_a_rerun_converges(
     with on_v1.fault(host, "link-down"):
         out, err = push.communicate(timeout=600)
         report = json.loads(out)
-        assert push.returncode == 3, err[-2000:]
+        assert push.returncode == 3, err[-2000:] + out[-6000:]
         assert report["hosts"][host]["result"] == "unreachable"
         assert all(r["result"] == "committed" for h, r in report["hosts"].items() if h != host)
     # Link back: the device has reverted itself (or will by its deadline); the same push converges.

@@ -161,14 +161,15 @@ def status_cmd(inventory, limit, forks, ask_become_pass, accept_new_host_keys, j
 @click.command("logs")
 @click.argument("host")
 @options.inventory
-@options.connection
+@options.ask_become_pass
+@options.accept_new_host_keys
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(0, 100000))
-def logs_cmd(host, inventory, forks, ask_become_pass, accept_new_host_keys, follow, lines):
-    """The app's journal on HOST."""
+def logs_cmd(host, inventory, ask_become_pass, accept_new_host_keys, follow, lines):
+    """The app's journal on HOST (one host: no --forks, and -f is journalctl's follow)."""
     from y7deploy.deploy.status import logs
 
-    run = options.run_options(limit=host, forks=forks, ask_become_pass=ask_become_pass,
+    run = options.run_options(limit=host, forks=1, ask_become_pass=ask_become_pass,
                               accept_new_host_keys=accept_new_host_keys)
     sys.exit(logs(list(inventory), run, host, lines, follow, sys.stdout))
 

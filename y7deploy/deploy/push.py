@@ -291,8 +291,14 @@ def _revert_run(fleet: Fleet, hosts: list[str], devices: dict[str, Device], run_
                for h in fresh}
     for host, outcome in activate(fleet, targets, run_id).items():
         r = report.hosts[host]
-        r.result = "reverted" if outcome.result == "committed" else outcome.result
-        r.reason = ABORT_REASON if outcome.result == "committed" else f"{ABORT_REASON}; {outcome.reason}"
+        if outcome.result == "committed":
+            r.result, r.reason = "reverted", ABORT_REASON
+        elif outcome.result == "rolled_back":  # the put-back failed its gate and went back again
+            r.result = "failed"
+            r.reason = (f"{ABORT_REASON}, but {back[host]} failed the gate there, so the host runs "
+                        f"{r.to_release} again: {outcome.reason}")
+        else:
+            r.result, r.reason = outcome.result, f"{ABORT_REASON}; {outcome.reason}"
 
 
 def _root(fleet: Fleet, host: str) -> str:
