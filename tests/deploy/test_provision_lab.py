@@ -42,8 +42,7 @@ def test_power_mode_from_vars_and_a_mode_that_needs_a_reboot_is_refused(lab_flee
 
 def clocks_calls(lab_fleet, host):
     """The jetson_clocks stand-in's call log on the host, oldest first."""
-    text = lab_fleet.root(host, "cat /var/log/jetson_clocks-standin.log")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return lab_fleet.lab.standin_log(host, "jetson_clocks")
 
 
 def test_jetson_clocks_at_boot_runs_once_as_root_and_a_rerun_does_not_run_it_again(lab_fleet):

@@ -328,11 +328,13 @@ class Lab:
         camera.stop(container.camera_pids(self.names.marker, camera.port(h.index)))
 
     STANDIN_LOGS = {"trtexec": "/var/log/trtexec-standin.log",
-                    "deepstream-app": "/var/log/deepstream-standin.log"}
+                    "deepstream-app": "/var/log/deepstream-standin.log",
+                    "jetson_clocks": "/var/log/jetson_clocks-standin.log"}
 
     def standin_log(self, host: str, tool: str) -> list[dict]:
         """The JSON-line log of a stand-in inside a host (trtexec: one record per call;
-        deepstream-app: one per event), oldest first. See README "Logs for tests"."""
+        deepstream-app: one per event; jetson_clocks: one per call), oldest first. See README
+        "Logs for tests"."""
         try:
             path = self.STANDIN_LOGS[tool]
         except KeyError:
