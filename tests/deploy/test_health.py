@@ -171,3 +171,14 @@ def test_an_engine_built_for_a_smaller_batch_is_a_rebuild():
     report = read_journal(LOADED + text)
     assert report.rebuilt and len(report.rebuild_causes) == 2
     assert verdict(report, UP, UP, 25, 20, 2).failed
+
+
+def test_the_window_covered_reads_in_tenths_of_a_second_whatever_the_timestamps():
+    since = 1733018400.0
+    lines = [f"{since + 1.00031 * i:.6f} cam deepstream-app[4242]: **PERF:  30.00 (30.00)\t" for i in range(1, 4)]
+    report = read_journal("1733018400.0 cam deepstream-app[4242]: deserialized trt engine from :/e.engine\n"
+                          + "\n".join(lines) + "\n")
+    passed = verdict(report, UP, UP, min_fps=5, window_s=3, n_streams=1, perf_interval_s=1)
+    assert passed.ok and "for 3 s " in passed.reason  # 2.00062 s between the lines + one interval
+    waiting = verdict(report, UP, UP, min_fps=5, window_s=10, n_streams=1, perf_interval_s=1)
+    assert waiting.pending and waiting.reason.startswith("3 of 10 s ")

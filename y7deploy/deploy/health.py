@@ -195,7 +195,7 @@ def _fps_verdict(perf: tuple[PerfSample, ...], min_fps: float, window_s: float, 
         covered = len(good) * interval_s
     if good and covered >= window_s and len(good) >= need:
         worst = tuple(min(s.fps[i] for s in good) for i in range(n_streams))
-        return Verdict(True, f"{n_streams} stream(s) at or above {min_fps:g} FPS for {covered:g} s "
+        return Verdict(True, f"{n_streams} stream(s) at or above {min_fps:g} FPS for {round(covered, 1):g} s "
                              f"(lowest {min(worst):.2f})", worst)
     last = perf[-1] if perf else None
     if last is None:
@@ -206,7 +206,7 @@ def _fps_verdict(perf: tuple[PerfSample, ...], min_fps: float, window_s: float, 
     if min(last.fps) < min_fps:
         slow = ", ".join(f"stream {i} {f:.2f}" for i, f in enumerate(last.fps) if f < min_fps)
         return Verdict(False, f"below {min_fps:g} FPS: {slow}", last.fps, pending=True)
-    return Verdict(False, f"{covered:g} of {window_s:g} s at or above {min_fps:g} FPS so far", last.fps,
+    return Verdict(False, f"{round(covered, 1):g} of {window_s:g} s at or above {min_fps:g} FPS so far", last.fps,
                    pending=True)
 
 

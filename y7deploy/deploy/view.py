@@ -51,15 +51,20 @@ class NullView:
 
 
 class PlainView(NullView):
-    """One line per event, for logs and pipes."""
+    """One line per event, for logs and pipes; an event that repeats a host's last line
+    (a second read of its state before the rollout, a gate still waiting) prints nothing."""
 
     def __init__(self, out: TextIO | None = None):
         self.out = out or sys.stdout
         self.lock = threading.Lock()
+        self.last: dict[str, str] = {}
 
     def host(self, name: str, **fields: Any) -> None:
         text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")
         with self.lock:
+            if self.last.get(name) == text:
+                return
+            self.last[name] = text
             self.out.write(f"{time.strftime('%H:%M:%S')} {name}: {text}\n")
             self.out.flush()
 

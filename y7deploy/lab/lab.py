@@ -227,8 +227,7 @@ class Lab:
             f"{h.name},{h.address} {host_keys[h.name]}\n" for h in hosts))
         inventory.parent.mkdir(parents=True, exist_ok=True)
         inventory.write_text(self._inventory_yaml(hosts))
-        log(f"lab {self.name}: {len(hosts)} hosts up on {subnet} in {time.monotonic() - t0:.1f}s; "
-            f"inventory {inventory}")
+        log(f"lab {self.name}: {len(hosts)} hosts up on {subnet} in {time.monotonic() - t0:.1f}s")
         return hosts
 
     def _prepare_host(self, h: Host, base: Path, prefixlen: int, sudo_password: str | None) -> str:
