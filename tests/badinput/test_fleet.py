@@ -122,6 +122,8 @@ PLAYBOOKS = {
     "argument-bad-jinja": (HEAD + "  tasks:\n    - command: \"touch {{ unclosed\"\n", ["site.yml:5", "unclosed"]),
     "register-not-a-name": (HEAD + "  tasks:\n    - command: 'true'\n      register: 'the result'\n",
                             ["site.yml:5", "'the result'"]),
+    "task-timeout-not-seconds": (HEAD + f"  tasks:\n    - file: {{path: {TARGET}, state: directory}}\n"
+                                        "      timeout: soon\n", ["site.yml:5", "timeout", "'soon'"]),
     "hosts-pattern-matches-nothing": (f"- hosts: jetsonz\n  gather_facts: false\n  tasks:\n"
                                       f"    - file: {{path: {TARGET}, state: directory}}\n", ["site.yml:1", "'jetsonz'"]),
     "copy-src-missing": (HEAD + f"  tasks:\n    - copy: {{src: model.onnx, dest: {TARGET}/model.onnx}}\n",

@@ -139,3 +139,24 @@ def test_waves_keep_the_pattern_order_and_play_batch_is_the_wave(lab, tmp_path):
         assert sum(waves, []) == ["jetson03", "jetson01", *rest]
         assert fleet.root("jetson03", "cat /tmp/y7t/batch") == "jetson03 " + ",".join(
             ["jetson03", *rest]) + " jetson03"
+
+
+TIMEOUT_BOOK = """
+- name: a task with a time limit
+  hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.file: {path: /tmp/y7t, state: directory}
+    - name: slow on one host only
+      ansible.builtin.command: "sleep {{ 600 if inventory_hostname == 'jetson01' else 0 }}"
+      timeout: "{{ limit }}"
+    - ansible.builtin.file: {path: /tmp/y7t/after, state: touch}
+"""
+
+
+def test_a_task_past_its_timeout_fails_that_host_and_the_others_go_on_as_with_ansible(lab, tmp_path):
+    book = tmp_path / "timeout.yml"
+    book.write_text(TIMEOUT_BOOK)
+    look = lambda fleet: {h: fleet.exists(h, "/tmp/y7t/after") for h in fleet.hosts}  # noqa: E731
+    oracle, ours = kit.both_tools(lab, tmp_path, book, json.dumps({"limit": 3}), look)
+    assert ours.recap()["jetson01"]["failed"] == 1 and "within its timeout" in ours.output

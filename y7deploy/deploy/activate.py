@@ -11,6 +11,7 @@ A host that drops off after its switch is left to its own timer, which reverts i
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,6 +20,10 @@ from y7deploy.deploy import health
 from y7deploy.deploy.steps import Fleet
 
 LOOK_S = 5.0  # the longest one look at a host's gate waits on the device for a **PERF: line
+# A look's time limit beyond its wait: a link that drops while the device waits is noticed
+# after keepalives and TCP's timeout (over 30 s), while the hosts sharing the step wait on
+# it with their commit-confirmed deadlines running.
+LOOK_SLACK_S = 10.0
 
 
 @dataclass
@@ -157,7 +162,8 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
     done: dict[str, Any] = {}
     while todo:
         plan = {h: {"root": t.root, "since": f"{since:.3f}", "invocation": before.get("InvocationID", ""),
-                    "seen": looks[h].seen, "due": f"{looks[h].due:.3f}", "wait": f"{looks[h].wait:.3f}"}
+                    "seen": looks[h].seen, "due": f"{looks[h].due:.3f}", "wait": f"{looks[h].wait:.3f}",
+                    "timeout": math.ceil(looks[h].wait + LOOK_SLACK_S)}
                 for h, (since, before, t, _) in todo.items()}
         for host, step in fleet.step(playbook, "gate", list(todo), plan).items():
             since, before, target, engine_path = todo[host]

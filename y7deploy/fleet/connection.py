@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import paramiko
 
 from y7deploy.fleet import hostkeys
-from y7deploy.fleet.errors import Unreachable
+from y7deploy.fleet.errors import CommandTimeout, Unreachable
 from y7deploy.fleet.hostspec import DEFAULT_IDENTITIES, HostSpec
 from y7deploy.fleet.shell import quote, quote_argv
 from y7deploy.fleet.transfer import Transfer
@@ -83,10 +83,6 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 LINK_TIMEOUT = 20.0  # seconds of unacknowledged data (TCP_USER_TIMEOUT) before the link counts as lost
 
 T = TypeVar("T")
-
-
-class CommandTimeout(Exception):
-    """A command ran longer than its timeout; its channel was closed."""
 
 
 class BecomeFailed(Exception):

@@ -13,6 +13,10 @@ class Unreachable(Exception):
         self.reason = reason
 
 
+class CommandTimeout(Exception):
+    """A command ran longer than its timeout; its channel was closed."""
+
+
 class StopRollout(Exception):
     """A wave crossed its failure threshold (max_fail_percentage, any_errors_fatal): no later
     task, wave or play runs. Raised where the threshold is checked, caught by the run."""

@@ -82,7 +82,7 @@ TASK_KEYS = {
     "name", "when", "loop", "with_items", "with_list", "loop_control", "register", "notify",
     "tags", "changed_when", "failed_when", "ignore_errors", "retries", "until", "delay",
     "no_log", "check_mode", "diff", "become", "become_user", "vars", "args", "listen",
-    "run_once", "any_errors_fatal", "environment",
+    "run_once", "any_errors_fatal", "environment", "timeout",
 }
 PLAY_KEYS = {
     "name", "hosts", "serial", "max_fail_percentage", "any_errors_fatal", "vars", "vars_files",
@@ -122,6 +122,7 @@ class Task:
     any_errors_fatal: bool = False
     vars: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    timeout: Any = None  # seconds (or a template giving them): the task fails when its time is up
 
     @property
     def where(self) -> str:
@@ -314,6 +315,10 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
             task.delay = float(data["delay"])
     except (TypeError, ValueError):
         raise UserError(f"{where}: retries and delay must be numbers") from None
+    if "timeout" in data:
+        task.timeout = data["timeout"]
+        if not templating.is_template(task.timeout) and timeout_seconds(task.timeout) is None:
+            raise UserError(f"{where}: timeout {task.timeout!r} is not a number of seconds above 0")
     if task.until is not None and task.retries is None:
         task.retries = 3  # Ansible's default when only `until` is given
     for key in ("vars", "environment"):
@@ -324,6 +329,15 @@ def parse_task(data: Any, file: str, *, handler: bool = False) -> Task:
     if handler and not task.name and not task.listen:
         raise UserError(f"{where}: a handler needs a name (or listen:) to be notified by")
     return task
+
+
+def timeout_seconds(value: Any) -> float | None:
+    """A task's timeout as seconds, or None when it is not a number above 0."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 and not isinstance(value, bool) else None
 
 
 def _parse_loop(data: dict, where: str) -> Any:
@@ -527,7 +541,7 @@ def _task_sources(task: Task):
     renders a name only to show it, and a name that cannot render never stops a run."""
     for text in _strings(task.args):
         yield text, False
-    for text in _strings([task.loop, task.vars, task.environment, task.notify]):
+    for text in _strings([task.loop, task.vars, task.environment, task.notify, task.timeout]):
         yield text, False
     for cond in (task.when or []) + (task.changed_when or []) + (task.failed_when or []) + (task.until or []):
         if isinstance(cond, str):

@@ -33,10 +33,10 @@ from y7deploy.errors import UserError
 from y7deploy.fleet import conditions, variables as scope, waves
 from y7deploy.fleet import facts as jetson_facts
 from y7deploy.fleet.connector import Connector, SSHConnector, ssh_connector
-from y7deploy.fleet.errors import StopRollout, Unreachable
+from y7deploy.fleet.errors import CommandTimeout, StopRollout, Unreachable
 from y7deploy.fleet.modules import MODULES
 from y7deploy.fleet.modules.base import ModuleContext
-from y7deploy.fleet.playbook import Block, Play, Playbook, Task, check_names, resolve_local
+from y7deploy.fleet.playbook import Block, Play, Playbook, Task, check_names, resolve_local, timeout_seconds
 from y7deploy.fleet.record import HostStats, Record, RunResult, TaskOutcome
 from y7deploy.fleet.redact import Redactor, censor
 from y7deploy.fleet.report import Reporter
@@ -503,6 +503,12 @@ class Runner:
         become = play.become if task.become is None else task.become
         if task.module in PROBED and task.loop is None and state.probes is None:
             state.probes = self._read_ahead(play, task, state, become)
+        timeout = None
+        if task.timeout is not None:
+            timeout = timeout_seconds(self.templar.resolve(task.timeout, variables))
+            if timeout is None:
+                return {"failed": True, "changed": False, "msg": f"timeout {task.timeout!r}: not a number of "
+                                                                 "seconds above 0"}
         ctx = ModuleContext(
             host=state.name, conn=None if module.SPEC.local else self._conn(state), check=check,
             diff=self._diff_enabled(task), become=become, variables=variables, templar=self.templar,
@@ -511,6 +517,7 @@ class Runner:
             set_facts=lambda facts: self._set_facts(state, facts), local_cache=self.local_cache,
             probes=state.probes if task.module in PROBED else None,
             resolve_local=functools.partial(resolve_local, self.book.directory),
+            deadline=time.monotonic() + timeout if timeout else None,
         )
 
         def retrying(left: int) -> None:
@@ -557,6 +564,9 @@ class Runner:
             return {"failed": True, "changed": False, "msg": str(exc)}
         except Unreachable:
             raise
+        except CommandTimeout:  # the task's `timeout` (ansible-core fails the task the same way)
+            return {"failed": True, "changed": False,
+                    "msg": "the task did not finish within its timeout and was stopped"}
         except Exception as exc:  # noqa: BLE001
             if _is_link_lost(exc):
                 raise Unreachable(ctx.host, str(exc)) from exc

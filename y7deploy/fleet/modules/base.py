@@ -11,6 +11,7 @@ import hashlib
 import os
 import posixpath
 import stat as stat_bits
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -171,6 +172,7 @@ class ModuleContext:
     probes: dict[tuple[str, bool], str] | None = None  # stat outputs read ahead by the runner
     # a workstation file named by a task: (src, "files" or "templates") -> path, next to the playbook
     resolve_local: Callable[[str, str], Path] | None = None
+    deadline: float | None = None  # time.monotonic() when the task's `timeout` is up
 
     def local_path(self, src: str, subdir: str) -> Path:
         """Where a task's `src` is on the workstation (absolute, or beside the playbook)."""
@@ -189,7 +191,11 @@ class ModuleContext:
 
     def run(self, command: str, *, stdin: bytes | str | None = None,
             timeout: float | None = None) -> tuple[int, str, str]:
-        """Run one shell command on the host; returns (rc, stdout, stderr) as text."""
+        """Run one shell command on the host; returns (rc, stdout, stderr) as text. Raises the
+        connection's CommandTimeout when `timeout` or the task's deadline passes first."""
+        if self.deadline is not None:
+            left = max(0.001, self.deadline - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         result = self.conn.run(command, sudo=self.become, stdin=stdin, timeout=timeout,
                                env=self.environment or None)
         return result.exit_code, _text(result.stdout), _text(result.stderr)
