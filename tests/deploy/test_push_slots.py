@@ -72,6 +72,10 @@ def test_a_config_slot_is_named_by_its_configs_so_a_rerun_finds_it_and_the_old_c
     assert rerun.target == slot.target and rerun.rendered == slot.rendered
     # Back to the first vars: releases/<ID> holds exactly those configs; no new slot.
     assert plan_on(on_slot).hosts["nx1"].target == RELEASE
+    # Retention removed releases/<ID> (an older config of the model running in the slot): the
+    # same push still finds its slot, instead of making releases/<ID> again and switching to it.
+    pruned = running({slot.target: sums(slot)}, current=slot.target, previous="yolov7-tiny-1")
+    assert plan_on(pruned, sources=OTHER_CAMERA).hosts["nx1"].target == slot.target
 
 
 def test_a_kept_release_is_never_edited_whether_it_runs_or_is_only_kept():

@@ -14,6 +14,7 @@ import pytest
 
 from y7deploy.deploy.activate import LOOK_S, Look, Target, next_look
 from y7deploy.deploy.health import read_journal
+from y7deploy.deploy.rollback import kept_as
 from y7deploy.deploy.steps import playbook_path
 from y7deploy.errors import UserError
 from y7deploy.fleet.playbook import load_playbook
@@ -105,3 +106,12 @@ def test_the_next_look_waits_on_the_device_for_the_line_after_those_seen():
     # Never past the gate's deadline: 30 s after the restart, 28.5 s gone.
     assert look(journal(since + 1.0), since, since + 28.5, gate()).wait == pytest.approx(1.5)
     assert look(journal(since + 1.0), since, since + 31.0, gate()).wait == 0.0
+
+
+def test_rollback_to_a_release_kept_only_in_one_config_slot_goes_to_that_slot():
+    kept = ["tiny-1.0.0@cfg-1a2b3c4d5e6f", "tiny-2.0.0", "tiny-3.0.0@cfg-aaaaaaaaaaaa", "tiny-3.0.0@cfg-bbbbbbbbbbbb"]
+    assert kept_as("tiny-2.0.0", kept) == "tiny-2.0.0"
+    assert kept_as("tiny-1.0.0", kept) == "tiny-1.0.0@cfg-1a2b3c4d5e6f"
+    # Two configs of one release kept: which one is the operator's to say (refused as not kept).
+    assert kept_as("tiny-3.0.0", kept) == "tiny-3.0.0"
+    assert kept_as("tiny-4.0.0", kept) == "tiny-4.0.0"

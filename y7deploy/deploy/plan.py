@@ -262,8 +262,12 @@ def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, 
     it without configs (an upload cut short: it never ran, and a re-run resumes it). A kept
     directory is never edited: it may run, or be what a revert, `previous` or `rollback --to`
     returns to, and a failed push must leave it as it was. Other configs get the config slot
-    <release>@cfg-<digest>, named by them, so a re-run of the same push finds it again.
+    <release>@cfg-<digest>, named by them, so a re-run of the same push finds it again, also
+    once retention has removed releases/<release> itself (an older config of the same model).
     """
+    slot = f"{release}{SLOT_MARK}{config_digest(rendered)}"
+    if slot in (held.get("releases") or []):
+        return slot
     if release not in (held.get("releases") or []):
         return release
     on_device = (held.get("release_files") or {}).get(release) or {}
@@ -271,7 +275,7 @@ def slot_for(release: str, rendered: Sequence[RenderedFile], held: Mapping[str, 
         return release  # staging was cut before its configs: nothing ever ran from it, finish it in place
     if all(on_device.get(r.name) == hashlib.sha256(r.content.encode()).hexdigest() for r in rendered):
         return release
-    return f"{release}{SLOT_MARK}{config_digest(rendered)}"
+    return slot
 
 
 def release_of_slot(slot: str | None) -> str | None:

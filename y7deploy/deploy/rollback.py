@@ -72,7 +72,7 @@ def _goals(devices: dict[str, Device], to: str | None, report: Report) -> dict[s
     """{host: the release it goes back to}; every other host is refused or unchanged in `report`."""
     goals: dict[str, str] = {}
     for host, d in devices.items():
-        goal = to or d.state.previous or d.raw.get("previous")
+        goal = kept_as(to, d.releases) if to else d.state.previous or d.raw.get("previous")
         if d.state.uncommitted:
             report.refusals.append((host, f"a switch to {d.current} (run {d.state.run_id}) is not "
                                           "committed yet: run the push again, or wait for the device's "
@@ -89,6 +89,15 @@ def _goals(devices: dict[str, Device], to: str | None, report: Report) -> dict[s
             report.hosts[host] = HostReport(host, "untouched", "", d.current, goal,
                                             (d.raw.get("release_engines") or {}).get(goal))
     return goals
+
+
+def kept_as(release: str, kept: list[str]) -> str:
+    """The directory `--to RELEASE` means on a host: the release itself, or its one config slot
+    (RELEASE@cfg-...) where only that is kept; otherwise RELEASE (refused as not kept)."""
+    if release in kept:
+        return release
+    slots = [k for k in kept if planning.release_of_slot(k) == release]
+    return slots[0] if len(slots) == 1 else release
 
 
 def _waves(fleet: Fleet, goals: dict[str, str], devices: dict[str, Device], roots: dict[str, str],

@@ -337,8 +337,15 @@ def wait_for_perf(window, journal, args):
 ENGINE_LINE = re.compile(r"^\s*model-engine-file\s*=\s*(\S+)", re.M)
 
 
+def release_id(name):
+    """The release a directory holds: a config slot `ID@cfg-DIGEST` is release ID."""
+    return name.partition("@cfg-")[0]
+
+
 def cmd_prune(args):
-    """Keep the newest `keep` releases (and current, previous), and the engines they use."""
+    """Keep the newest `keep` releases, each in its newest directory (a config slot counts as
+    its release, so new vars for one model never push out an older model), current and
+    previous whatever they are, and the engines they use."""
     rel_dir = os.path.join(ROOT, "releases")
     keep_ids = {release_of("current"), release_of("previous")}
     st = read_state()
@@ -351,7 +358,10 @@ def cmd_prune(args):
             pass
     names = [n for n in os.listdir(rel_dir) if not n.startswith(".")] if os.path.isdir(rel_dir) else []
     names.sort(key=lambda n: os.stat(os.path.join(rel_dir, n)).st_mtime, reverse=True)
-    keep_ids |= set(names[:max(args.keep, 1)])
+    newest = {}  # release id -> its newest directory, newest release first
+    for name in names:
+        newest.setdefault(release_id(name), name)
+    keep_ids |= set(list(newest.values())[:max(args.keep, 1)])
     removed = []
     for name in names:
         if name not in keep_ids:
