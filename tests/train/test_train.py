@@ -1,4 +1,5 @@
-"""Real (tiny) training runs: the loss falls, the run directory is complete, resume and --weights work."""
+"""Real (tiny) training runs: every batch steps the optimizer, the run directory is complete, resume and
+--weights work."""
 
 from __future__ import annotations
 
@@ -19,13 +20,21 @@ def total_loss(row):
     return sum(float(row[k]) for k in ("train/box_loss", "train/obj_loss", "train/cls_loss"))
 
 
-def test_loss_falls_and_artifacts_exist(trained_run):
+def test_every_batch_steps_the_optimizer_and_every_artifact_exists(trained_run):
+    """Three epochs on 15 images move the loss by less than its noise (it fell on one machine
+    and rose on another), so this run proves the steps, not the learning: that the loss's
+    gradients point downhill is tests/train/test_loss.py's test_loss_falls_when_optimised."""
     result, _opt, messages = trained_run
     d = result.save_dir
     rows = read_results(d / "results.csv")
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert list(rows[0]) == ["epoch", *RESULT_KEYS]
-    assert total_loss(rows[-1]) < total_loss(rows[0])
+    assert all(0 < total_loss(r) < float("inf") for r in rows)
+    last = torch.load(d / "weights" / "last.pt", map_location="cpu", weights_only=False)
+    # 15 training images (20 with a quarter for val) in batches of 8: 2 a epoch; nbs 8: a step each.
+    assert last["extra"]["ema_updates"] == 3 * 2
+    momentum = [s["momentum_buffer"] for s in last["extra"]["optimizer"]["state"].values()]
+    assert momentum and all(m.abs().sum() > 0 for m in momentum)
     for name in ("weights/best.pt", "weights/last.pt", "hyp.yaml", "opt.yaml", "results.png", "PR_curve.png",
                  "confusion_matrix.png", "labels.png", "train_batch0.jpg"):
         assert (d / name).is_file() and (d / name).stat().st_size > 0, name
