@@ -182,3 +182,16 @@ def test_the_window_covered_reads_in_tenths_of_a_second_whatever_the_timestamps(
     assert passed.ok and "for 3 s " in passed.reason  # 2.00062 s between the lines + one interval
     waiting = verdict(report, UP, UP, min_fps=5, window_s=10, n_streams=1, perf_interval_s=1)
     assert waiting.pending and waiting.reason.startswith("3 of 10 s ")
+
+
+def test_the_last_words_of_the_process_a_restart_stopped_are_not_the_new_ones():
+    # journald on a busy device read the old app's last lines after the restart and tagged
+    # them with the new invocation: they carry the old PID.
+    text = ("1733018400.10 cam deepstream-app[4100]: Quitting\n"
+            "1733018400.10 cam deepstream-app[4100]: App run successful\n"
+            "1733018400.90 cam deepstream-app[4242]: deserialized trt engine from :/e.engine\n"
+            "1733018401.90 cam deepstream-app[4242]: **PERF:  30.00 (30.00)\t\n")
+    assert read_journal(text).app_exited == "App run successful"  # without knowing the new PID
+    report = read_journal(text, pid=4242)
+    assert report.app_exited is None and report.engine_loaded == "/e.engine" and len(report.perf) == 1
+    assert verdict(report, UP, UP, min_fps=5, window_s=1, n_streams=1, perf_interval_s=1).ok

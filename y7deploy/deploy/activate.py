@@ -172,8 +172,9 @@ def watch(fleet: Fleet, hosts: dict[str, tuple[float, dict[str, Any], Target, st
                 del todo[host]
                 continue
             out = step.stdout_json("unit and journal since the restart")
-            journal = health.read_journal(out.get("journal", ""))
-            v = health.verdict(journal, health.unit_from_mapping(before),
+            started = health.unit_from_mapping(before)
+            journal = health.read_journal(out.get("journal", ""), pid=started.main_pid or None)
+            v = health.verdict(journal, started,
                                health.unit_from_mapping(out.get("unit") or {}), target.min_fps,
                                target.window_s, target.streams, perf_interval_s=target.perf_interval_s,
                                engine_path=engine_path)

@@ -39,6 +39,7 @@ _SERIALIZED = re.compile(r"serialize cuda engine to file: (\S+) successfully")
 _PERF_HEADER = re.compile(r"\*\*PERF:\s+FPS 0 \(Avg\)")
 _PERF_STREAM = re.compile(r"(\d+(?:\.\d+)?)\s*\((\d+(?:\.\d+)?)\)")
 _PERF_LINE = re.compile(r"\*\*PERF:\s+\d")
+_SENDER = re.compile(r"^\S+ \S+ [^\s\[]+\[(\d+)\]: ")  # journalctl -o short-unix: TIME HOST IDENT[PID]:
 _UNIX_TIME = re.compile(r"^\s*(\d{9,}\.\d+)\s")
 _ERROR = re.compile(r"\bERROR\b|\*\* ERROR:")
 
@@ -66,8 +67,13 @@ class JournalReport:
         return self.perf[-1].fps if self.perf else ()
 
 
-def read_journal(text: str) -> JournalReport:
-    """What the app's journal since its (re)start says."""
+def read_journal(text: str, pid: int | None = None) -> JournalReport:
+    """What the app's journal since its (re)start says; with `pid`, only that process's lines.
+
+    journald can tag the last lines of the process a restart stopped ("Quitting", "App run
+    successful") with the new start's invocation when it reads them after the restart (a
+    busy device): they name the old process's PID, not the new one's.
+    """
     loaded = written = exited = None
     rebuilt = False
     causes: list[str] = []
@@ -75,6 +81,8 @@ def read_journal(text: str) -> JournalReport:
     perf: list[PerfSample] = []
     streams = 0
     for line in text.splitlines():
+        if pid and (said := _SENDER.match(line)) and int(said.group(1)) != pid:
+            continue
         if match := _DESERIALIZED.search(line):
             loaded = match.group(1)
         if _REBUILD in line:
