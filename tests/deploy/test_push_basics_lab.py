@@ -191,8 +191,8 @@ def test_retention_keeps_the_newest_releases_and_their_engines_never_current_or_
     code, _, _ = lab_fleet.run("rollback", "--limit", host)  # previous is kept: a rollback needs no build
     assert code == 0 and lab_fleet.current(host) == "tinyop-14"
     # New vars for the running model land in a config slot, which counts as that model: twice
-    # new vars for tinyop-14 leave the other model (tinydyn-1) kept, with both slots (current
-    # and previous); only tinyop-14's first configs, neither, go.
+    # new vars for tinyop-14 leave the other model (tinydyn-1) kept, and every config of
+    # tinyop-14 too (counting directories would have dropped tinydyn-1 and tinyop-14).
     slots = []
     for threshold in ("0.4", "0.3"):
         code, report, proc = lab_fleet.push("tinyop-14", "--limit", host, "-e", "keep_releases=2",
@@ -200,4 +200,4 @@ def test_retention_keeps_the_newest_releases_and_their_engines_never_current_or_
         assert code == 0, proc.stdout[-2000:]
         slots.append(report["hosts"][host]["to_release"])
     assert all(s.startswith("tinyop-14@cfg-") for s in slots) and lab_fleet.current(host) == slots[-1]
-    assert set(lab_fleet.root(host, "ls /opt/y7deploy/releases").split()) == {"tinydyn-1", *slots}
+    assert set(lab_fleet.root(host, "ls /opt/y7deploy/releases").split()) == {"tinydyn-1", "tinyop-14", *slots}

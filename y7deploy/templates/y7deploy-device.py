@@ -343,7 +343,7 @@ def release_id(name):
 
 
 def cmd_prune(args):
-    """Keep the newest `keep` releases, each in its newest directory (a config slot counts as
+    """Keep the newest `keep` releases with every directory of each (a config slot counts as
     its release, so new vars for one model never push out an older model), current and
     previous whatever they are, and the engines they use."""
     rel_dir = os.path.join(ROOT, "releases")
@@ -358,10 +358,9 @@ def cmd_prune(args):
             pass
     names = [n for n in os.listdir(rel_dir) if not n.startswith(".")] if os.path.isdir(rel_dir) else []
     names.sort(key=lambda n: os.stat(os.path.join(rel_dir, n)).st_mtime, reverse=True)
-    newest = {}  # release id -> its newest directory, newest release first
-    for name in names:
-        newest.setdefault(release_id(name), name)
-    keep_ids |= set(list(newest.values())[:max(args.keep, 1)])
+    releases = list(dict.fromkeys(release_id(n) for n in names))  # newest first
+    kept = set(releases[:max(args.keep, 1)])
+    keep_ids |= {n for n in names if release_id(n) in kept}  # every config of a kept release
     removed = []
     for name in names:
         if name not in keep_ids:
